@@ -1,0 +1,62 @@
+"""Erlang-style supervision trees for trio: restarts, backoff, ordered stops, live control."""
+
+from ._context import stop_requested
+from ._errors import (
+    ChildExists,
+    ChildLookupError,
+    ChildRunning,
+    NotInChild,
+    NotSupported,
+    SpecError,
+    SupervisorError,
+    TooManyChildren,
+    TooManyRestarts,
+    TreeNotRunning,
+)
+from ._snapshot import ExitInfo, NodeSnapshot, Reason, State, TreeSnapshot
+from ._spec import (
+    AutoShutdown,
+    Backoff,
+    Child,
+    DynamicSupervisor,
+    Jitter,
+    Restart,
+    Strategy,
+    Supervisor,
+)
+from ._tree import ChildCounts, Tree, open_tree, run
+
+__all__ = [
+    "AutoShutdown",
+    "Backoff",
+    "Child",
+    "ChildCounts",
+    "ChildExists",
+    "ChildLookupError",
+    "ChildRunning",
+    "DynamicSupervisor",
+    "ExitInfo",
+    "Jitter",
+    "NodeSnapshot",
+    "NotInChild",
+    "NotSupported",
+    "Reason",
+    "Restart",
+    "SpecError",
+    "State",
+    "Strategy",
+    "Supervisor",
+    "SupervisorError",
+    "TooManyChildren",
+    "TooManyRestarts",
+    "Tree",
+    "TreeNotRunning",
+    "TreeSnapshot",
+    "open_tree",
+    "run",
+    "stop_requested",
+]
+
+for _name in __all__:  # tracebacks and reprs show supervisor.X, not supervisor._spec.X
+    globals()[_name].__module__ = __name__
+del _name

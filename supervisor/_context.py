@@ -1,0 +1,35 @@
+"""Calls a supervised child makes about itself."""
+
+from __future__ import annotations
+
+import trio
+
+from ._errors import NotInChild, NotSupported
+from ._node import CURRENT_SLOT
+
+
+def stop_requested() -> trio.Event:
+    """
+    The event a child with ``graceful_stop=True`` watches to learn it should stop.
+
+    Once it is set, the child has its *shutdown* seconds to return on its own
+    before it is cancelled (like OTP's ``trap_exit``)::
+
+        async def consumer():
+            stopping = supervisor.stop_requested()
+            while not stopping.is_set():
+                await handle(await queue.get())
+
+    Raises:
+        NotInChild: Called outside a supervised child.
+        NotSupported: The child did not opt in with ``graceful_stop=True``.
+    """
+    slot = CURRENT_SLOT.get(None)
+    if slot is None:
+        raise NotInChild("stop_requested() must be called from inside a supervised child")
+    if slot.stop_event is None:
+        raise NotSupported(
+            f"{slot.path}: stop_requested() needs Child(graceful_stop=True); "
+            "without it a stop cancels the child at once"
+        )
+    return slot.stop_event

@@ -1,0 +1,68 @@
+"""
+Backoff schedule of one child, on top of the `backoff` package's wait generators.
+
+Pure and clock-free: the caller says how long the child ran; nothing here may
+import trio. (backoff's decorators sleep with asyncio; only its generators and
+jitter functions are used.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import backoff
+
+from ._spec import Backoff, Jitter, JitterFn
+
+_JITTERS: dict[Jitter, JitterFn | None] = {
+    Jitter.NONE: None,
+    Jitter.FULL: backoff.full_jitter,
+    Jitter.RANDOM: backoff.random_jitter,
+}
+
+
+def jitter_function(jitter: Jitter | JitterFn) -> JitterFn | None:
+    """The function applied to each delay, or None for exact delays."""
+    return _JITTERS[jitter] if isinstance(jitter, Jitter) else jitter
+
+
+class BackoffSchedule:
+    """
+    The delays before successive restarts of one child.
+
+    `next_delay` is called once per restart with how long the incarnation that
+    just ended had run; a run of at least ``reset_after`` seconds starts the
+    schedule over from ``initial``.
+    """
+
+    __slots__ = ("_gen", "_jitter", "_spec", "attempt")
+
+    def __init__(self, spec: Backoff) -> None:
+        self._spec = spec
+        self._jitter = jitter_function(spec.jitter)
+        self._gen = self._fresh()
+        # Restarts since the last reset; shown in events as the attempt number.
+        self.attempt = 0
+
+    def _fresh(self) -> Iterator[float]:
+        spec = self._spec
+        gen = backoff.expo(base=spec.factor, factor=spec.initial, max_value=spec.max)
+        next(gen)  # backoff 2.x generators yield None first, to be primed
+        return gen
+
+    def reset(self) -> None:
+        """Start over from ``initial`` (the child proved stable)."""
+        self._gen = self._fresh()
+        self.attempt = 0
+
+    def next_delay(self, ran_for: float) -> float:
+        """The delay before the next restart of a child that ran *ran_for* seconds."""
+        if ran_for >= self._spec.reset_after:
+            self.reset()
+        self.attempt += 1
+        delay = next(self._gen)
+        # A zero delay means "no backoff" (OTP's instant restart): jitter would
+        # turn it into up to a second with Jitter.RANDOM.
+        if self._jitter is not None and delay > 0:
+            delay = min(max(self._jitter(delay), 0.0), self._spec.max)
+        return delay

@@ -1,0 +1,94 @@
+"""
+Every error the library raises on purpose.
+
+    SupervisorError
+    ├── SpecError (ValueError)           a spec is wrong; names the tree path and field
+    ├── TooManyRestarts                  restart intensity exceeded; carries the last failure
+    ├── ChildLookupError (LookupError)   no node at that tree path
+    ├── ChildExists                      start_child with a name already in use
+    ├── ChildRunning                     delete_child on a child that still runs
+    ├── TooManyChildren                  a dynamic supervisor is at max_children
+    ├── NotSupported                     a call that makes no sense for that node kind
+    ├── TreeNotRunning                   a control call after the tree has stopped
+    └── NotInChild (RuntimeError)        a child-only call made outside a supervised child
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._snapshot import ExitInfo
+
+
+class SupervisorError(Exception):
+    """Base class of every error raised on purpose by `supervisor`."""
+
+
+class SpecError(SupervisorError, ValueError):
+    """
+    A spec is invalid.
+
+    The message starts with the tree path and names the field, e.g.
+    ``root/db: shutdown must be > 0, got -1``.
+    """
+
+    def __init__(self, path: str, field: str, problem: str) -> None:
+        self.path = path
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{path}: {field} {problem}")
+
+
+class TooManyRestarts(SupervisorError):
+    """
+    A supervisor saw more than *intensity* restarts within *period* seconds.
+
+    It stopped its children and gave up. Its parent treats this as a crash
+    of that supervisor; at the root, `supervisor.run` raises it.
+    """
+
+    def __init__(
+        self, path: str, intensity: int, period: float, last: ExitInfo | None
+    ) -> None:
+        self.path = path
+        self.intensity = intensity
+        self.period = period
+        #: The child exit that tipped the window over, or None.
+        self.last = last
+        cause = f"; last failure: {last.describe()}" if last is not None else ""
+        super().__init__(
+            f"{path}: more than {intensity} restarts within {period:g} s{cause}"
+        )
+
+
+class ChildLookupError(SupervisorError, LookupError):
+    """No node exists at the given tree path."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {detail}")
+
+
+class ChildExists(SupervisorError):
+    """`Tree.start_child` was given a name that is already in use."""
+
+
+class ChildRunning(SupervisorError):
+    """The call needs a stopped child, and this one still runs."""
+
+
+class TooManyChildren(SupervisorError):
+    """A dynamic supervisor already runs *max_children* children."""
+
+
+class NotSupported(SupervisorError):
+    """The call does not apply to this kind of node."""
+
+
+class TreeNotRunning(SupervisorError):
+    """The tree has stopped (or is stopping); it takes no control calls."""
+
+
+class NotInChild(SupervisorError, RuntimeError):
+    """A call meant for a supervised child was made outside of one."""

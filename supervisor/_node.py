@@ -1,0 +1,663 @@
+"""
+The trio driver of one supervisor node: it starts, watches, restarts and stops
+the node's children by asking the pure policy (`_plan`, `_intensity`,
+`_delays`) what to do.
+
+The model
+---------
+Each child is a *slot*; each run of a child is an *incarnation*: one task in
+the node's nursery, inside its own cancel scope, that first sleeps its backoff
+delay (state ``backoff``) and then awaits the child's target. The incarnation
+catches the target's `Exception` itself, so a crash never reaches the nursery
+and siblings are untouched; trio's `Cancelled`, `KeyboardInterrupt` and
+`SystemExit` are never swallowed.
+
+Exits are handled synchronously in the exiting task (`_on_exit`): the policy
+decides, and a one-for-one restart is launched right there, as a new
+incarnation. Work that must wait -- stopping children one by one, each within
+its shutdown bound -- runs as a *job* in the node's single control task, so
+stops never interleave. Waiting for a restart delay happens in the child's own
+incarnation, so the node keeps handling other exits and control calls.
+
+Starts follow spec order through a *pipeline*: the head child is launched and
+the next one only when the head counts as started (at once for a plain
+target, at ``task_status.started()`` for one that takes it). A head that
+fails to start is retried with backoff, and the pipeline waits for it.
+
+Stops: the node's children live under a shielded cancel scope, so a
+cancellation from outside (an enclosing scope, Ctrl-C) cannot hit them all at
+once. The node's own task notices it, turns it into an ordered stop (reverse
+start order, each child within its bound) and then re-raises it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+import structlog
+import trio
+
+from ._delays import BackoffSchedule
+from ._errors import (
+    ChildExists,
+    ChildLookupError,
+    ChildRunning,
+    SpecError,
+    TooManyChildren,
+    TooManyRestarts,
+    TreeNotRunning,
+)
+from ._intensity import RestartWindow
+from ._plan import PlanEntry, plan_restart, should_restart
+from ._snapshot import ExitInfo, NodeSnapshot, Reason, State
+from ._spec import (
+    AutoShutdown,
+    Child,
+    DynamicSupervisor,
+    NodeSpec,
+    Strategy,
+    Supervisor,
+    SupervisorSpec,
+)
+
+if TYPE_CHECKING:
+    from ._tree import Tree
+
+_log = structlog.get_logger("supervisor")
+
+# The slot of the supervised child whose code is running; trio copies context
+# into the tasks a child spawns, so its helpers see it too.
+CURRENT_SLOT: ContextVar[_Slot] = ContextVar("supervisor_current_slot")
+
+_KIND = {Child: "worker", Supervisor: "supervisor", DynamicSupervisor: "dynamic_supervisor"}
+
+
+class StartedHandle(Protocol):
+    """What a node's run() is told to call once all its children have started."""
+
+    def started(self, value: object = None) -> None: ...
+
+
+@attrs.define(eq=False)
+class _Slot:
+    """One child of a node, across all its incarnations."""
+
+    spec: NodeSpec
+    path: str
+    # Position in start order; stops go in reverse of it.
+    index: int
+    log: Any
+    schedule: BackoffSchedule
+    state: State = State.STOPPED
+    # The current incarnation's scope; None while no incarnation exists.
+    scope: trio.CancelScope | None = None
+    # Made by a stop that waits for the incarnation to end; set by _on_exit.
+    done: trio.Event | None = None
+    # Graceful-stop children only: set when the supervisor asks it to return.
+    stop_event: trio.Event | None = None
+    # The supervisor is stopping this incarnation: its end is not a crash.
+    stopping: bool = False
+    # Counted as started in the current incarnation.
+    running: bool = False
+    starts: int = 0
+    restarts: int = 0
+    last_exit: ExitInfo | None = None
+    started_at: float | None = None
+    next_start_at: float | None = None
+    # Backoff delay of the next launch made by the start pipeline.
+    pending_delay: float = 0.0
+    # The running node of a supervisor child (kept after it ends, for snapshots).
+    node: _Node | None = None
+    # Callers waiting for the current launch to settle (started or ended).
+    waiters: list[trio.Event] = attrs.Factory(list)
+
+    @property
+    def active(self) -> bool:
+        return self.scope is not None
+
+    def settle(self) -> None:
+        waiters, self.waiters = self.waiters, []
+        for event in waiters:
+            event.set()
+
+    def snapshot(self, now: float) -> NodeSnapshot:
+        spec = self.spec
+        children: tuple[NodeSnapshot, ...] = ()
+        strategy = None
+        if isinstance(spec, Supervisor):
+            strategy = spec.strategy.value
+        elif isinstance(spec, DynamicSupervisor):
+            strategy = Strategy.ONE_FOR_ONE.value
+        if self.node is not None:
+            children = tuple(s.snapshot(now) for s in self.node.slots.values())
+        up = self.state is State.RUNNING and self.started_at is not None
+        return NodeSnapshot(
+            path=self.path,
+            name=spec.name,
+            kind=_KIND[type(spec)],
+            state=self.state,
+            restart=spec.restart.value,
+            significant=spec.significant,
+            starts=self.starts,
+            restarts=self.restarts,
+            last_exit=self.last_exit,
+            started_at=self.started_at,
+            uptime=(now - self.started_at) if up and self.started_at is not None else None,
+            next_start_at=self.next_start_at,
+            strategy=strategy,
+            children=children,
+        )
+
+
+def make_slot(spec: NodeSpec, path: str, index: int, backoff_owner: SupervisorSpec | None) -> _Slot:
+    """A slot for *spec*; its backoff comes from the supervisor that owns it."""
+    from ._spec import Backoff
+
+    backoff = backoff_owner.backoff if backoff_owner is not None else Backoff()
+    return _Slot(
+        spec=spec,
+        path=path,
+        index=index,
+        log=_log.bind(path=path),
+        schedule=BackoffSchedule(backoff),
+    )
+
+
+class _TaskStatus:
+    """
+    The ``task_status`` a child receives: ``started()`` makes it count as started.
+
+    It follows `trio.TaskStatus`'s protocol. The supervisor does not block in
+    `trio.Nursery.start` while a child starts: a child that keeps failing to
+    start waits in backoff while the supervisor goes on handling everything else.
+    """
+
+    __slots__ = ("_called", "_node", "_scope", "_slot")
+
+    def __init__(self, node: _Node, slot: _Slot, scope: trio.CancelScope) -> None:
+        self._node = node
+        self._slot = slot
+        self._scope = scope
+        self._called = False
+
+    def started(self, value: object = None) -> None:
+        if self._called:
+            raise RuntimeError("called 'started' twice on the same task status")
+        self._called = True
+        self._scope.deadline = math.inf  # the start timeout no longer applies
+        self._node.on_started(self._slot, self._scope)
+
+
+def _exit_for_cancel(slot: _Slot, now: float) -> ExitInfo:
+    if slot.stopping or slot.running:
+        return ExitInfo(reason=Reason.SHUTDOWN, time=now)
+    return ExitInfo(reason=Reason.START_TIMEOUT, time=now)
+
+
+class _Node:
+    """A running supervisor node (static or dynamic)."""
+
+    def __init__(self, spec: SupervisorSpec, path: str, tree: Tree) -> None:
+        self.spec = spec
+        self.path = path
+        self.tree = tree
+        self.log = _log.bind(path=path)
+        self.dynamic = isinstance(spec, DynamicSupervisor)
+        self.strategy = spec.strategy if isinstance(spec, Supervisor) else Strategy.ONE_FOR_ONE
+        self.window = RestartWindow(spec.intensity, spec.period)
+        self.slots: dict[str, _Slot] = {}
+        self._next_index = 0
+        self._dynamic_serial = 0
+        if isinstance(spec, Supervisor):
+            for child in spec.children:
+                self._add_slot(child)
+        self._pending: list[_Slot] = []
+        self._nursery: trio.Nursery | None = None
+        self._jobs_send, self._jobs_recv = trio.open_memory_channel[
+            Callable[[], Awaitable[None]]
+        ](math.inf)
+        self.closing = False
+        self.failure: TooManyRestarts | None = None
+        self._started = trio.Event()  # all initial children started (or closing)
+        self._finished = trio.Event()  # every incarnation and the control task ended
+
+    # ---- life of the node ----------------------------------------------------
+
+    async def run(self, task_status: StartedHandle) -> None:
+        """
+        Run the node until it closes; report ``started`` once every initial child has.
+
+        Raises `TooManyRestarts` if the node gave up; re-raises a cancellation or
+        `KeyboardInterrupt` from outside after its ordered stop.
+        """
+        self.log.debug("supervisor_starting")
+        try:
+            async with trio.open_nursery() as outer:
+                outer.start_soon(self._host)
+                try:
+                    await self._started.wait()
+                    if not self.closing:
+                        self.log.info("supervisor_started")
+                        task_status.started()
+                    await self._finished.wait()
+                except BaseException:
+                    # Cancelled (or Ctrl-C) from outside: stop in order, then re-raise.
+                    self.begin_close()
+                    with trio.CancelScope(shield=True):
+                        await self._finished.wait()
+                    raise
+        except BaseExceptionGroup as group:
+            raise _sole(group) from None
+        if self.failure is not None:
+            self.log.error(
+                "supervisor_escalated",
+                intensity=self.spec.intensity,
+                period=self.spec.period,
+                last_reason=None if self.failure.last is None else str(self.failure.last.reason),
+            )
+            raise self.failure
+        self.log.info("supervisor_stopped")
+
+    async def _host(self) -> None:
+        try:
+            # The shield keeps outside cancellation off the children: the node's
+            # own task turns it into an ordered stop instead.
+            with trio.CancelScope(shield=True):
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    nursery.start_soon(self._control_loop)
+                    self._enqueue(list(self.slots.values()))
+        finally:
+            self._started.set()
+            self._finished.set()
+
+    async def _control_loop(self) -> None:
+        async for job in self._jobs_recv:
+            await job()
+
+    def submit(self, job: Callable[[], Awaitable[None]]) -> None:
+        self._jobs_send.send_nowait(job)
+
+    def begin_close(self) -> None:
+        """Stop every child in reverse start order, then end the node. Idempotent."""
+        if self.closing:
+            return
+        self.closing = True
+        self._pending.clear()
+        self._started.set()
+        for slot in self.slots.values():
+            slot.settle()  # callers waiting for a start that will not come
+        self.submit(self._close_job)
+
+    async def _close_job(self) -> None:
+        for slot in sorted(self.slots.values(), key=lambda s: s.index, reverse=True):
+            await self.stop_slot(slot)
+        self._jobs_send.close()
+
+    async def call(self, job: Callable[[], Awaitable[None]]) -> None:
+        """Run *job* in the control task (after earlier jobs) and wait for it."""
+        if self.closing:
+            raise TreeNotRunning(f"{self.path}: the supervisor is stopping")
+        done = trio.Event()
+        error: list[Exception] = []
+
+        async def wrapped() -> None:
+            try:
+                await job()
+            except Exception as exc:  # handed to the caller, who re-raises it
+                error.append(exc)
+            finally:
+                done.set()
+
+        self.submit(wrapped)
+        await done.wait()
+        if error:
+            raise error[0]
+
+    # ---- the start pipeline --------------------------------------------------
+
+    def _enqueue(self, slots: Iterable[_Slot]) -> None:
+        for slot in slots:
+            if slot not in self._pending:
+                self._pending.append(slot)
+        self._pending.sort(key=lambda s: s.index)
+        self._advance()
+
+    def _advance(self) -> None:
+        pending = self._pending
+        while pending and not self.closing:
+            head = pending[0]
+            if head.running:
+                pending.pop(0)
+                continue
+            if not head.active:
+                self._launch(head, head.pending_delay)
+                head.pending_delay = 0.0
+            return
+        if not pending:
+            self._started.set()
+
+    def is_settling(self, slot: _Slot) -> bool:
+        """Is a start of *slot* still on its way (queued, launched, not started)?"""
+        if self.closing:
+            return False
+        return slot in self._pending or (slot.active and not slot.running)
+
+    def _drop_pending(self, slot: _Slot) -> None:
+        if slot in self._pending:
+            was_head = self._pending[0] is slot
+            self._pending.remove(slot)
+            if was_head:
+                self._advance()
+
+    # ---- incarnations --------------------------------------------------------
+
+    def _launch(self, slot: _Slot, delay: float) -> None:
+        if self.closing or self._nursery is None:
+            return
+        scope = trio.CancelScope()
+        slot.scope = scope
+        slot.stopping = False
+        slot.stop_event = trio.Event() if getattr(slot.spec, "graceful_stop", False) else None
+        if delay > 0:
+            slot.state = State.BACKOFF
+            slot.next_start_at = trio.current_time() + delay
+        else:
+            slot.state = State.STARTING
+        self.tree.bump()
+        self._nursery.start_soon(self._incarnation, slot, scope, delay)
+
+    async def _incarnation(self, slot: _Slot, scope: trio.CancelScope, delay: float) -> None:
+        CURRENT_SLOT.set(slot)
+        exit_info: ExitInfo | None = None
+        try:
+            with scope:
+                if delay > 0:
+                    await trio.sleep(delay)
+                else:
+                    # A child that crashes before its first checkpoint would
+                    # otherwise make this restart loop uncancellable.
+                    await trio.lowlevel.checkpoint_if_cancelled()
+                await self._call_target(slot, scope)
+            if scope.cancelled_caught:
+                exit_info = _exit_for_cancel(slot, trio.current_time())
+            else:
+                exit_info = ExitInfo(reason=Reason.NORMAL, time=trio.current_time())
+        except Exception as exc:
+            reason = Reason.ESCALATED if isinstance(exc, TooManyRestarts) else Reason.CRASH
+            exit_info = ExitInfo.from_exception(reason, trio.current_time(), exc)
+            slot.log.warning(
+                "child_crashed",
+                reason=str(reason),
+                exc_type=exit_info.exc_type,
+                exc_message=exit_info.exc_message,
+                exc_info=exc,
+            )
+        except BaseException as exc:
+            if isinstance(exc, trio.Cancelled):
+                raise
+            # KeyboardInterrupt or SystemExit inside a child: stop the whole
+            # tree in order; the root re-raises it once everything stopped.
+            self.tree.abort(exc)
+        finally:
+            self.on_exit(slot, scope, exit_info)
+
+    async def _call_target(self, slot: _Slot, scope: trio.CancelScope) -> None:
+        spec = slot.spec
+        if isinstance(spec, Child):
+            if spec.takes_task_status:
+                slot.state = State.STARTING
+                slot.next_start_at = None
+                self.tree.bump()
+                scope.deadline = trio.current_time() + spec.start_timeout
+                status = _TaskStatus(self, slot, scope)
+                await spec.target(*spec.args, task_status=status, **spec.kwargs)
+            else:
+                self.on_started(slot, scope)
+                await spec.target(*spec.args, **spec.kwargs)
+        else:
+            slot.state = State.STARTING
+            slot.next_start_at = None
+            node = _Node(spec, slot.path, self.tree)
+            slot.node = node
+            self.tree.bump()
+            await node.run(_TaskStatus(self, slot, scope))
+
+    def on_started(self, slot: _Slot, scope: trio.CancelScope) -> None:
+        """The current incarnation of *slot* counts as started."""
+        if slot.scope is not scope or slot.stopping:
+            return
+        now = trio.current_time()
+        slot.state = State.RUNNING
+        slot.running = True
+        slot.started_at = now
+        slot.next_start_at = None
+        slot.starts += 1
+        if slot.starts == 1:
+            slot.log.info("child_started")
+        else:
+            slot.log.info("child_restarted", starts=slot.starts, restarts=slot.restarts)
+        self.tree.bump()
+        pending = self._pending
+        if pending and pending[0] is slot:
+            pending.pop(0)
+            self._advance()
+        if slot.waiters:
+            slot.settle()
+
+    def on_exit(self, slot: _Slot, scope: trio.CancelScope, exit_info: ExitInfo | None) -> None:
+        """An incarnation of *slot* ended: decide and act, synchronously."""
+        was_running = slot.running
+        slot.scope = None
+        slot.running = False
+        slot.next_start_at = None
+        slot.stop_event = None
+        if slot.done is not None:
+            slot.done.set()
+            slot.done = None
+        if slot.waiters:
+            slot.settle()
+        if exit_info is None or slot.stopping or self.closing:
+            self._stopped(slot, exit_info)
+            return
+        slot.last_exit = exit_info
+        if exit_info.reason is Reason.NORMAL:
+            slot.log.info("child_exited")
+        elif exit_info.reason is not Reason.CRASH and exit_info.reason is not Reason.ESCALATED:
+            slot.log.warning("child_crashed", reason=str(exit_info.reason))
+        if not should_restart(slot.spec.restart, abnormal=exit_info.abnormal):
+            self._ended(slot, exit_info)
+            return
+        now = exit_info.time
+        if not self.window.admit(now):
+            slot.state = State.FAILED
+            self.tree.bump()
+            self._escalate(exit_info)
+            return
+        ran_for = now - slot.started_at if was_running and slot.started_at is not None else 0.0
+        delay = slot.schedule.next_delay(ran_for)
+        slot.restarts += 1
+        slot.log.info("child_restart_scheduled", delay=delay, attempt=slot.schedule.attempt)
+        if self.strategy is Strategy.ONE_FOR_ONE or not was_running:
+            # A failed start is retried alone: its later siblings have not
+            # started yet, and the earlier ones are its dependencies, up and well.
+            self._launch(slot, delay)
+        else:
+            self._sweep(slot, delay)
+
+    def _stopped(self, slot: _Slot, exit_info: ExitInfo | None) -> None:
+        slot.stopping = False
+        if exit_info is not None and exit_info.abnormal and exit_info.reason is not Reason.START_TIMEOUT:
+            slot.last_exit = exit_info  # it crashed while being stopped: keep the evidence
+        slot.state = State.STOPPED
+        slot.log.info("child_stopped")
+        self.tree.bump()
+
+    def _ended(self, slot: _Slot, exit_info: ExitInfo) -> None:
+        """*slot* ended for good (its restart type says so)."""
+        slot.state = State.FAILED if exit_info.abnormal else State.STOPPED
+        self.tree.bump()
+        self._drop_pending(slot)
+        if self.dynamic:
+            del self.slots[slot.spec.name]
+        if slot.spec.significant:
+            self._significant_ended(slot)
+
+    def _significant_ended(self, slot: _Slot) -> None:
+        spec = self.spec
+        assert isinstance(spec, Supervisor)  # dynamic templates cannot be significant
+        if spec.auto_shutdown is AutoShutdown.ALL_SIGNIFICANT and any(
+            s.active or s in self._pending for s in self.slots.values() if s.spec.significant
+        ):
+            return
+        self.log.info("auto_shutdown", child=slot.spec.name, mode=spec.auto_shutdown.value)
+        self.begin_close()
+
+    def _escalate(self, exit_info: ExitInfo) -> None:
+        self.failure = TooManyRestarts(self.path, self.spec.intensity, self.spec.period, exit_info)
+        self.log.error(
+            "intensity_exceeded",
+            intensity=self.spec.intensity,
+            period=self.spec.period,
+            last_reason=str(exit_info.reason),
+            last_exc_type=exit_info.exc_type,
+        )
+        self.begin_close()
+
+    def _sweep(self, slot: _Slot, delay: float) -> None:
+        entries = [PlanEntry(s.spec.name, s.spec.restart, s.active) for s in self.slots.values()]
+        plan = plan_restart(self.strategy, entries, slot.spec.name)
+        victims = [self.slots[name] for name in plan.stop]
+        for victim in victims:
+            victim.stopping = True  # their exits from here on are part of the sweep
+        restart = [self.slots[name] for name in plan.start]
+        for s in restart:
+            if s in self._pending:
+                self._pending.remove(s)
+        slot.pending_delay = delay
+        slot.state = State.BACKOFF
+        self.tree.bump()
+
+        async def sweep() -> None:
+            for victim in victims:
+                await self.stop_slot(victim)
+            self._enqueue(restart)
+
+        self.submit(sweep)
+
+    # ---- stopping ------------------------------------------------------------
+
+    async def stop_slot(self, slot: _Slot) -> None:
+        """
+        Stop *slot*'s incarnation and wait for it: graceful request first if the
+        child opted in, then cancellation; past its shutdown bound it is reported
+        ``unstopped`` and still waited for (trio cannot abandon a task).
+        """
+        scope = slot.scope
+        if scope is None:
+            slot.stopping = False
+            return
+        slot.stopping = True
+        done = slot.done = trio.Event()
+        bound = slot.spec.shutdown if slot.spec.shutdown is not None else math.inf
+        slot.state = State.STOPPING
+        slot.log.debug("child_stopping", shutdown=slot.spec.shutdown)
+        self.tree.bump()
+        if slot.stop_event is not None and slot.running:
+            slot.stop_event.set()
+            with trio.move_on_after(bound):
+                await done.wait()
+            if done.is_set():
+                return
+        scope.cancel()
+        with trio.move_on_after(bound):
+            await done.wait()
+        if not done.is_set():
+            slot.state = State.UNSTOPPED
+            slot.log.error("child_unstopped", shutdown=slot.spec.shutdown)
+            self.tree.bump()
+            await done.wait()
+
+    # ---- live changes (called through Tree) ----------------------------------
+
+    def _add_slot(self, spec: NodeSpec) -> _Slot:
+        slot = make_slot(spec, f"{self.path}/{spec.name}", self._next_index, self.spec)
+        self._next_index += 1
+        self.slots[spec.name] = slot
+        return slot
+
+    def slot(self, name: str) -> _Slot:
+        try:
+            return self.slots[name]
+        except KeyError:
+            raise ChildLookupError(f"{self.path}/{name}", f"no child named {name!r} under {self.path}") from None
+
+    def add_child(self, spec: NodeSpec | None, args: tuple[Any, ...], name: str | None) -> _Slot:
+        """Add a child (from *spec*, or the dynamic template) and queue its start."""
+        if self.closing:
+            raise TreeNotRunning(f"{self.path}: the supervisor is stopping")
+        if isinstance(self.spec, DynamicSupervisor):
+            if spec is not None:
+                raise SpecError(self.path, "spec", "cannot be given to a dynamic supervisor; pass args (and a name)")
+            cap = self.spec.max_children
+            if cap is not None and len(self.slots) >= cap:
+                raise TooManyChildren(f"{self.path}: already runs max_children={cap} children")
+            template = self.spec.template
+            if name is None:
+                name = self._next_dynamic_name(template.name)
+            spec = attrs.evolve(template, name=name, args=(*getattr(template, "args", ()), *args))
+        else:
+            if spec is None:
+                raise SpecError(self.path, "spec", "is required: a Child, Supervisor or DynamicSupervisor")
+            if args or name is not None:
+                raise SpecError(self.path, "args", "only apply to a dynamic supervisor; put them in the spec")
+            if not isinstance(spec, Child | Supervisor | DynamicSupervisor):
+                raise SpecError(self.path, "spec", f"must be a Child, Supervisor or DynamicSupervisor, got {spec!r}")
+            if spec.significant and self.spec.auto_shutdown is AutoShutdown.NEVER:
+                raise SpecError(f"{self.path}/{spec.name}", "significant", "needs auto_shutdown other than NEVER")
+        if spec.name in self.slots:
+            raise ChildExists(f"{self.path}/{spec.name}: a child with that name already exists")
+        slot = self._add_slot(spec)
+        self.tree.bump()
+        self._enqueue([slot])
+        return slot
+
+    def _next_dynamic_name(self, base: str) -> str:
+        while True:
+            self._dynamic_serial += 1
+            name = f"{base}-{self._dynamic_serial}"
+            if name not in self.slots:
+                return name
+
+    async def terminate(self, slot: _Slot) -> None:
+        """Stop *slot* and keep its spec (dynamic children are removed)."""
+        self._drop_pending(slot)
+        await self.stop_slot(slot)
+        if self.dynamic:
+            self.slots.pop(slot.spec.name, None)
+            self.tree.bump()
+
+    async def restart(self, slot: _Slot) -> None:
+        """Stop *slot* if it runs, then start it again (no backoff, not counted)."""
+        self._drop_pending(slot)
+        await self.stop_slot(slot)
+        slot.pending_delay = 0.0
+        self._enqueue([slot])
+
+    def delete(self, slot: _Slot) -> None:
+        if slot.active or slot in self._pending:
+            raise ChildRunning(f"{slot.path}: is running; terminate it before deleting it")
+        del self.slots[slot.spec.name]
+        self.tree.bump()
+
+
+def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    # The outer nursery only ever carries the node task's own Cancelled or
+    # KeyboardInterrupt; hand it on bare, as if no nursery were there.
+    if len(group.exceptions) == 1:
+        return group.exceptions[0]
+    return group  # pragma: no cover - would mean an internal error and a cancel at once

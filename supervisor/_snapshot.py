@@ -1,0 +1,156 @@
+"""
+Snapshots: immutable, JSON-serialisable views of a running tree.
+
+Built on demand from the runtime's state (never per event), so inspecting a
+tree costs nothing while nobody looks.
+"""
+
+from __future__ import annotations
+
+import enum
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+
+
+class State(enum.StrEnum):
+    """Where a node is in its life."""
+
+    STARTING = "starting"  # launched, not yet counted as started
+    RUNNING = "running"
+    BACKOFF = "backoff"  # waiting to be restarted; see next_start_at
+    STOPPING = "stopping"  # asked to stop, not finished yet
+    STOPPED = "stopped"  # not running: never started, stopped, or ended normally
+    FAILED = "failed"  # ended abnormally and will not be restarted
+    UNSTOPPED = "unstopped"  # outlived its shutdown bound; the tree still waits for it
+
+
+class Reason(enum.StrEnum):
+    """Why an incarnation of a child ended."""
+
+    NORMAL = "normal"  # the target returned
+    CRASH = "crash"  # the target raised an Exception
+    START_TIMEOUT = "start_timeout"  # no task_status.started() within start_timeout
+    HEARTBEAT_TIMEOUT = "heartbeat_timeout"  # missed its heartbeat
+    ESCALATED = "escalated"  # a child supervisor gave up (TooManyRestarts)
+    SHUTDOWN = "shutdown"  # stopped on purpose by its supervisor
+
+
+_TRACEBACK_FRAMES = 8  # enough to find the raising frame; bounded memory per child
+
+
+@attrs.frozen(kw_only=True)
+class ExitInfo:
+    """How one incarnation of a child ended."""
+
+    reason: Reason
+    time: float  # trio clock
+    exc_type: str | None = None  # qualified name, e.g. "builtins.ValueError"
+    exc_message: str | None = None
+    traceback: tuple[str, ...] = ()  # innermost frames last, "file:line in func"
+
+    @property
+    def abnormal(self) -> bool:
+        """Exits that make a TRANSIENT child restart: anything but a return or a stop."""
+        return self.reason not in (Reason.NORMAL, Reason.SHUTDOWN)
+
+    @classmethod
+    def from_exception(cls, reason: Reason, time: float, exc: BaseException) -> ExitInfo:
+        kind = type(exc)
+        frames = traceback.extract_tb(exc.__traceback__)[-_TRACEBACK_FRAMES:]
+        return cls(
+            reason=reason,
+            time=time,
+            exc_type=f"{kind.__module__}.{kind.__qualname__}",
+            exc_message=str(exc),
+            traceback=tuple(f"{f.filename}:{f.lineno} in {f.name}" for f in frames),
+        )
+
+    def describe(self) -> str:
+        """One line for humans: ``crash: builtins.ValueError: boom``."""
+        if self.exc_type is None:
+            return str(self.reason)
+        return f"{self.reason}: {self.exc_type}: {self.exc_message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "reason": str(self.reason),
+            "time": self.time,
+            "exc_type": self.exc_type,
+            "exc_message": self.exc_message,
+            "traceback": list(self.traceback),
+        }
+
+
+@attrs.frozen(kw_only=True)
+class NodeSnapshot:
+    """One node of the tree: a worker or a supervisor, with its children."""
+
+    path: str
+    name: str
+    kind: str  # "worker", "supervisor" or "dynamic_supervisor"
+    state: State
+    restart: str  # the node's restart type, e.g. "permanent"
+    significant: bool
+    starts: int  # times it counted as started
+    restarts: int  # restarts scheduled after it ended (manual restarts excluded)
+    last_exit: ExitInfo | None
+    started_at: float | None  # trio clock, current incarnation
+    uptime: float | None  # seconds in the current incarnation while running
+    next_start_at: float | None  # trio clock, while in backoff
+    strategy: str | None = None  # supervisors only
+    children: tuple[NodeSnapshot, ...] = ()
+
+    def walk(self) -> Iterator[NodeSnapshot]:
+        """This node, then every descendant, depth first in start order."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "name": self.name,
+            "kind": self.kind,
+            "state": str(self.state),
+            "restart": self.restart,
+            "significant": self.significant,
+            "starts": self.starts,
+            "restarts": self.restarts,
+            "last_exit": None if self.last_exit is None else self.last_exit.as_dict(),
+            "started_at": self.started_at,
+            "uptime": self.uptime,
+            "next_start_at": self.next_start_at,
+            "strategy": self.strategy,
+            "children": [c.as_dict() for c in self.children],
+        }
+
+
+@attrs.frozen(kw_only=True)
+class TreeSnapshot:
+    """
+    The whole tree at one moment.
+
+    *version* changes whenever anything in the tree changes, so a poller can
+    skip work when it has not.
+    """
+
+    version: int
+    time: float  # trio clock when taken
+    root: NodeSnapshot
+
+    def node(self, path: str) -> NodeSnapshot:
+        """The node at *path* (``root/db/pool``); LookupError if there is none."""
+        for node in self.root.walk():
+            if node.path == path:
+                return node
+        raise LookupError(f"no node at {path!r} in this snapshot")
+
+    def walk(self) -> Iterator[NodeSnapshot]:
+        """Every node, depth first in start order."""
+        return self.root.walk()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "time": self.time, "root": self.root.as_dict()}

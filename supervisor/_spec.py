@@ -1,0 +1,331 @@
+"""
+Specs: what users write to describe a tree. Frozen, validated at construction.
+
+A bad value fails at once with `SpecError`, whose message starts with the tree
+path as far as it is known when the check runs (a `Child` knows its own name; a
+`Supervisor` adds its own name in front of its children's) and names the field.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import inspect
+import math
+import types
+from collections.abc import Callable, Mapping
+from typing import Any, TypeAlias
+
+import attrs
+
+from ._errors import SpecError
+
+
+class Strategy(enum.Enum):
+    """What a supervisor restarts when one child ends and must be restarted."""
+
+    ONE_FOR_ONE = "one_for_one"  # that child only
+    ONE_FOR_ALL = "one_for_all"  # stop all (reverse order), start all again
+    REST_FOR_ONE = "rest_for_one"  # that child and every child started after it
+
+
+class Restart(enum.Enum):
+    """Whether a child that ended is restarted."""
+
+    PERMANENT = "permanent"  # always
+    TRANSIENT = "transient"  # only after an abnormal exit (exception, timeout)
+    TEMPORARY = "temporary"  # never, not even by a ONE_FOR_ALL/REST_FOR_ONE sweep
+
+
+class AutoShutdown(enum.Enum):
+    """When a supervisor ends itself because significant children ended (OTP 24)."""
+
+    NEVER = "never"
+    ANY_SIGNIFICANT = "any_significant"
+    ALL_SIGNIFICANT = "all_significant"
+
+
+class Jitter(enum.Enum):
+    """Jitter applied to each backoff delay (the `backoff` package's functions)."""
+
+    NONE = "none"  # exact delays; what tests want
+    FULL = "full"  # uniform in [0, delay]: AWS's "full jitter"
+    RANDOM = "random"  # delay + uniform [0, 1) s: never shorter than the schedule
+
+
+JitterFn: TypeAlias = Callable[[float], float]
+
+
+# ---- validators -------------------------------------------------------------
+# attrs' own validators cannot name the tree path, so these raise SpecError with
+# the owning spec's name in front. attrs assigns every field before validating,
+# and `name` is validated first, so `instance.name` is safe to read here.
+
+
+def _path(instance: object) -> str:
+    return str(getattr(instance, "name", type(instance).__name__.lower()))
+
+
+def _number(
+    *, minimum: float, inclusive: bool, optional: bool = False
+) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None and optional:
+            return
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SpecError(
+                _path(instance), attribute.name, f"must be a number, got {value!r}"
+            )
+        ok = value >= minimum if inclusive else value > minimum
+        if not ok or math.isnan(value):
+            op = ">=" if inclusive else ">"
+            raise SpecError(
+                _path(instance), attribute.name, f"must be {op} {minimum:g}, got {value!r}"
+            )
+
+    return check
+
+
+def _positive(*, optional: bool = False) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    return _number(minimum=0, inclusive=False, optional=optional)
+
+
+def _check_name(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise SpecError(
+            repr(value), attribute.name, f"must be a non-empty string, got {value!r}"
+        )
+    if "/" in value:
+        raise SpecError(value, attribute.name, "must not contain '/' (it separates tree paths)")
+
+
+def _check_enum(kind: type[enum.Enum]) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not isinstance(value, kind):
+            choices = ", ".join(f"{kind.__name__}.{m.name}" for m in kind)
+            raise SpecError(
+                _path(instance), attribute.name, f"must be one of {choices}, got {value!r}"
+            )
+
+    return check
+
+
+def is_async_callable(fn: object) -> bool:
+    """True for ``async def`` functions, partials of them and objects with one as ``__call__``."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(fn, "__call__", None)  # noqa: B004 - we want the async-ness of __call__
+    return call is not None and not inspect.isroutine(fn) and inspect.iscoroutinefunction(call)
+
+
+def _takes_task_status(fn: Callable[..., object]) -> bool:
+    try:
+        return "task_status" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return False
+
+
+def _frozen_mapping(value: Mapping[str, object] | None) -> Mapping[str, object]:
+    return types.MappingProxyType(dict(value or {}))
+
+
+# ---- specs ------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Backoff:
+    """
+    Delay between restarts of one child: exponential, capped, optionally jittered.
+
+    The *n*-th consecutive restart (n = 0, 1, ...) waits
+    ``min(jitter(min(initial * factor**n, max)), max)`` seconds. Once the child has
+    run for *reset_after* seconds without ending, the next crash starts from
+    *initial* again.
+
+    Defaults (0.5 s doubling to 30 s, random jitter of up to 1 s, reset after
+    30 s) restart a child that never comes up at most three times in any five
+    seconds, so with the default intensity (3 in 5 s) one slow dependency is
+    ridden out rather than escalated, while correlated crashes of several
+    siblings still escalate.
+
+    ``Backoff(initial=0)`` restarts at once, as OTP does (jitter only applies
+    to delays above zero).
+    """
+
+    initial: float = attrs.field(default=0.5, validator=_number(minimum=0, inclusive=True))
+    factor: float = attrs.field(default=2.0, validator=_number(minimum=1, inclusive=True))
+    max: float = attrs.field(default=30.0, validator=_number(minimum=0, inclusive=True))
+    jitter: Jitter | JitterFn = Jitter.RANDOM
+    reset_after: float = attrs.field(default=30.0, validator=_positive())
+
+    def __attrs_post_init__(self) -> None:
+        if self.max < self.initial:
+            raise SpecError(
+                "backoff", "max", f"must be >= initial ({self.initial!r}), got {self.max!r}"
+            )
+        if not isinstance(self.jitter, Jitter) and not callable(self.jitter):
+            raise SpecError(
+                "backoff",
+                "jitter",
+                f"must be a Jitter or a callable float -> float, got {self.jitter!r}",
+            )
+
+
+def _check_target(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not is_async_callable(value):
+        raise SpecError(
+            _path(instance),
+            attribute.name,
+            f"must be an async callable (an 'async def' function), got {value!r}",
+        )
+
+
+def _check_restart_significance(instance: Any) -> None:
+    if instance.significant and instance.restart is Restart.PERMANENT:
+        raise SpecError(
+            _path(instance),
+            "significant",
+            "cannot be True for a PERMANENT child (it never ends by itself for good); "
+            "use restart=Restart.TRANSIENT or Restart.TEMPORARY",
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Child:
+    """
+    A worker: an async callable run as ``await target(*args, **kwargs)``.
+
+    The child contract:
+
+    * return to finish (a PERMANENT child is restarted even so), raise to crash;
+    * reach checkpoints, so that a stop (a cancellation) can land;
+    * spawn no task that outlives the call;
+    * if *target* takes ``task_status``, call ``task_status.started()`` once
+      ready (as with `trio.Nursery.start`) within *start_timeout* seconds; later
+      siblings start only after that;
+    * with *graceful_stop*, watch `supervisor.stop_requested()` and return within
+      *shutdown* seconds of it; otherwise a stop cancels the child at once and
+      *shutdown* bounds how long its ``finally`` blocks may take.
+    """
+
+    name: str = attrs.field(validator=_check_name)
+    target: Callable[..., Any] = attrs.field(validator=_check_target)
+    args: tuple[Any, ...] = attrs.field(default=(), converter=tuple)
+    kwargs: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    restart: Restart = attrs.field(default=Restart.PERMANENT, validator=_check_enum(Restart))
+    shutdown: float = attrs.field(default=5.0, validator=_positive())
+    start_timeout: float = attrs.field(default=30.0, validator=_positive())
+    heartbeat_timeout: float | None = attrs.field(default=None, validator=_positive(optional=True))
+    significant: bool = False
+    graceful_stop: bool = False
+    takes_task_status: bool = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        _check_restart_significance(self)
+        object.__setattr__(self, "takes_task_status", _takes_task_status(self.target))
+
+
+def _children_tuple(value: object) -> tuple[NodeSpec, ...]:
+    return tuple(value) if isinstance(value, list | tuple) else (value,)  # type: ignore[arg-type]
+
+
+@attrs.frozen(kw_only=True)
+class Supervisor:
+    """
+    A supervisor node: starts *children* in order and keeps them running.
+
+    More than *intensity* restarts within *period* seconds (counted over all its
+    children, as OTP does) makes it stop its children in reverse order and fail
+    with `TooManyRestarts`; its parent treats that as a crash of this node.
+    The defaults (3 in 5 s) are Elixir's: one flaky child is absorbed by its
+    backoff, but several children failing together escalate quickly.
+    (OTP's 1 in 5 s assumes restarts are instant; ours back off.)
+
+    *restart*, *shutdown* and *significant* describe this node as a child of
+    its own parent. *shutdown* ``None`` waits as long as the children need
+    (each child has its own bound), as OTP's ``infinity`` for supervisors.
+    """
+
+    name: str = attrs.field(validator=_check_name)
+    children: tuple[NodeSpec, ...] = attrs.field(default=(), converter=_children_tuple)
+    strategy: Strategy = attrs.field(default=Strategy.ONE_FOR_ONE, validator=_check_enum(Strategy))
+    intensity: int = attrs.field(default=3, validator=_number(minimum=0, inclusive=True))
+    period: float = attrs.field(default=5.0, validator=_positive())
+    backoff: Backoff = attrs.field(factory=Backoff)
+    auto_shutdown: AutoShutdown = attrs.field(
+        default=AutoShutdown.NEVER, validator=_check_enum(AutoShutdown)
+    )
+    restart: Restart = attrs.field(default=Restart.PERMANENT, validator=_check_enum(Restart))
+    shutdown: float | None = attrs.field(default=None, validator=_positive(optional=True))
+    significant: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.intensity, int):
+            raise SpecError(self.name, "intensity", f"must be an int, got {self.intensity!r}")
+        if not isinstance(self.backoff, Backoff):
+            raise SpecError(self.name, "backoff", f"must be a Backoff, got {self.backoff!r}")
+        _check_restart_significance(self)
+        seen: set[str] = set()
+        for child in self.children:
+            if not isinstance(child, Child | Supervisor | DynamicSupervisor):
+                raise SpecError(
+                    self.name,
+                    "children",
+                    f"must hold Child, Supervisor or DynamicSupervisor specs, got {child!r}",
+                )
+            if child.name in seen:
+                raise SpecError(
+                    f"{self.name}/{child.name}", "name", "is used by two siblings; names must be unique"
+                )
+            seen.add(child.name)
+            if child.significant and self.auto_shutdown is AutoShutdown.NEVER:
+                raise SpecError(
+                    f"{self.name}/{child.name}",
+                    "significant",
+                    "needs its supervisor's auto_shutdown to be ANY_SIGNIFICANT or "
+                    "ALL_SIGNIFICANT (with NEVER it would mean nothing)",
+                )
+
+
+@attrs.frozen(kw_only=True)
+class DynamicSupervisor:
+    """
+    A supervisor whose children are added at run time from one *template*.
+
+    `Tree.start_child` on it starts a copy of *template*, with extra positional
+    *args* appended to the template's (like OTP's ``simple_one_for_one``) and a
+    name of the caller's choosing or ``<template.name>-<n>``. Each child is
+    restarted on its own (one-for-one). At most *max_children* run at once
+    (``None``: no cap). Ended children that will not be restarted are removed.
+    """
+
+    name: str = attrs.field(validator=_check_name)
+    template: Child | Supervisor = attrs.field()
+    max_children: int | None = attrs.field(default=None, validator=_number(minimum=1, inclusive=True, optional=True))
+    intensity: int = attrs.field(default=3, validator=_number(minimum=0, inclusive=True))
+    period: float = attrs.field(default=5.0, validator=_positive())
+    backoff: Backoff = attrs.field(factory=Backoff)
+    restart: Restart = attrs.field(default=Restart.PERMANENT, validator=_check_enum(Restart))
+    shutdown: float | None = attrs.field(default=None, validator=_positive(optional=True))
+    significant: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.template, Child | Supervisor):
+            raise SpecError(
+                self.name, "template", f"must be a Child or Supervisor spec, got {self.template!r}"
+            )
+        if self.template.significant:
+            raise SpecError(
+                f"{self.name}/{self.template.name}",
+                "significant",
+                "is not supported in a dynamic supervisor's template",
+            )
+        if not isinstance(self.intensity, int):
+            raise SpecError(self.name, "intensity", f"must be an int, got {self.intensity!r}")
+        _check_restart_significance(self)
+
+
+NodeSpec: TypeAlias = Child | Supervisor | DynamicSupervisor
+SupervisorSpec: TypeAlias = Supervisor | DynamicSupervisor

@@ -1,0 +1,276 @@
+"""
+The tree: `run`, `open_tree` and the `Tree` handle users control and inspect it with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import trio
+
+from ._errors import ChildLookupError, NotSupported, SpecError, TooManyRestarts, TreeNotRunning
+from ._node import StartedHandle, _Node, _Slot, make_slot
+from ._snapshot import ExitInfo, NodeSnapshot, Reason, State, TreeSnapshot
+from ._spec import Child, DynamicSupervisor, NodeSpec, Supervisor, SupervisorSpec
+
+
+@attrs.frozen(kw_only=True)
+class ChildCounts:
+    """What `Tree.count_children` returns (OTP's ``count_children``)."""
+
+    specs: int  # children known to the supervisor, running or not
+    active: int  # children with a live incarnation (running, starting or in backoff)
+    supervisors: int  # children that are supervisors
+    workers: int  # children that are workers
+
+
+class Tree:
+    """
+    A running supervision tree. Get one from `open_tree`; it has no public constructor.
+
+    Nodes are addressed by tree path: the names from the root down, joined by
+    ``/`` (``"root/db/pool"``). A path that names no node raises
+    `ChildLookupError`; a call on a stopping tree raises `TreeNotRunning`.
+    """
+
+    def __init__(self, spec: SupervisorSpec, *, _private: bool = False) -> None:
+        if not _private:
+            raise TypeError("supervisor.Tree has no public constructor; use 'async with supervisor.open_tree(spec)'")
+        if not isinstance(spec, Supervisor | DynamicSupervisor):
+            raise SpecError(repr(spec), "spec", "must be a Supervisor or DynamicSupervisor at the root")
+        self._spec = spec
+        # Bumped on every change anywhere in the tree; snapshots carry it.
+        self._version = 0
+        # A KeyboardInterrupt/SystemExit raised inside a child: re-raised at the root.
+        self._fatal: BaseException | None = None
+        self._root_slot = make_slot(spec, spec.name, 0, None)
+        self._root = _Node(spec, spec.name, self)
+        self._root_slot.node = self._root
+
+    # ---- internal hooks used by nodes ----------------------------------------
+
+    def bump(self) -> None:
+        self._version += 1
+
+    def abort(self, exc: BaseException) -> None:
+        if self._fatal is None:
+            self._fatal = exc
+        self._root.begin_close()
+
+    async def _run_root(self, task_status: StartedHandle = trio.TASK_STATUS_IGNORED) -> None:
+        slot = self._root_slot
+        slot.state = State.STARTING
+        self.bump()
+
+        tree = self
+
+        class _Started:
+            def started(self, value: object = None) -> None:
+                slot.state = State.RUNNING
+                slot.running = True
+                slot.starts = 1
+                slot.started_at = trio.current_time()
+                tree.bump()
+                task_status.started(value)
+
+        try:
+            await self._root.run(_Started())
+        except TooManyRestarts as exc:
+            slot.state = State.FAILED
+            slot.last_exit = ExitInfo.from_exception(Reason.ESCALATED, trio.current_time(), exc)
+            raise
+        except BaseException:
+            slot.state = State.STOPPED
+            raise
+        else:
+            slot.state = State.STOPPED
+            slot.last_exit = ExitInfo(reason=Reason.NORMAL, time=trio.current_time())
+        finally:
+            slot.running = False
+            self.bump()
+        if self._fatal is not None:
+            raise self._fatal
+
+    # ---- inspection ----------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        """Changes whenever anything in the tree changes."""
+        return self._version
+
+    def snapshot(self) -> TreeSnapshot:
+        """An immutable, JSON-serialisable view of the whole tree (`TreeSnapshot.as_dict`)."""
+        now = trio.current_time()
+        return TreeSnapshot(version=self._version, time=now, root=self._root_slot.snapshot(now))
+
+    def which_children(self, path: str) -> list[NodeSnapshot]:
+        """The children of the supervisor at *path*, in start order."""
+        node = self._node(path)
+        now = trio.current_time()
+        return [slot.snapshot(now) for slot in node.slots.values()]
+
+    def count_children(self, path: str) -> ChildCounts:
+        """How many children the supervisor at *path* has, by kind and activity."""
+        slots = list(self._node(path).slots.values())
+        supervisors = sum(1 for s in slots if not isinstance(s.spec, Child))
+        return ChildCounts(
+            specs=len(slots),
+            active=sum(1 for s in slots if s.active),
+            supervisors=supervisors,
+            workers=len(slots) - supervisors,
+        )
+
+    # ---- control -------------------------------------------------------------
+
+    async def start_child(
+        self,
+        path: str,
+        spec: NodeSpec | None = None,
+        *,
+        args: Sequence[Any] = (),
+        name: str | None = None,
+    ) -> str:
+        """
+        Add a child to the supervisor at *path*, start it, and return its path.
+
+        For a `Supervisor`, pass the child's *spec*; it starts after the
+        children already there. For a `DynamicSupervisor`, pass *args* (appended
+        to the template's) and optionally a *name*. Returns once the child counts
+        as started or its first attempt has ended (it is then in backoff, being
+        retried like any crashed child).
+
+        Raises:
+            ChildLookupError: No supervisor at *path*.
+            ChildExists: The name is taken.
+            TooManyChildren: A dynamic supervisor is at *max_children*.
+            SpecError: A spec given to a dynamic supervisor, or args to a static one.
+        """
+        node = self._node(path)
+        slot = node.add_child(spec, tuple(args), name)
+        await self._settled(node, slot)
+        return slot.path
+
+    async def terminate_child(self, path: str) -> None:
+        """
+        Stop the child at *path* (its supervisor keeps the spec; a dynamic child is removed).
+
+        Reverse-order and shutdown rules are those of any stop. Not counted as a
+        crash and never restarted until `restart_child`.
+        """
+        node, slot = self._child(path)
+        await node.call(lambda: node.terminate(slot))
+
+    async def restart_child(self, path: str) -> None:
+        """
+        Start the child at *path* again: stop it first if it runs (like systemd's
+        ``restart``; OTP only restarts a terminated child). No backoff, and not
+        counted against intensity. Returns once it has started or its start failed.
+        """
+        node, slot = self._child(path)
+        await node.call(lambda: node.restart(slot))
+        await self._settled(node, slot)
+
+    async def delete_child(self, path: str) -> None:
+        """
+        Forget the stopped child at *path*.
+
+        Raises:
+            ChildRunning: It still runs; `terminate_child` it first.
+        """
+        node, slot = self._child(path)
+        node.delete(slot)
+
+    async def stop(self) -> None:
+        """Stop the whole tree in reverse start order and wait until it has stopped."""
+        self._root.begin_close()
+        await self._root._finished.wait()
+
+    # ---- addressing ----------------------------------------------------------
+
+    def _node(self, path: str) -> _Node:
+        names = path.split("/")
+        if names[0] != self._spec.name:
+            raise ChildLookupError(path, f"tree paths start with the root's name {self._spec.name!r}")
+        node = self._root
+        for depth, name in enumerate(names[1:], start=1):
+            slot = node.slot(name)
+            here = "/".join(names[: depth + 1])
+            if isinstance(slot.spec, Supervisor | DynamicSupervisor):
+                if slot.node is None or not slot.active:
+                    raise TreeNotRunning(f"{here}: this supervisor is not running")
+                node = slot.node
+            else:
+                raise NotSupported(f"{here}: is a worker, not a supervisor")
+        if node.closing:
+            raise TreeNotRunning(f"{path}: the supervisor is stopping")
+        return node
+
+    def _child(self, path: str) -> tuple[_Node, _Slot]:
+        parent, sep, name = path.rpartition("/")
+        if not sep:
+            raise NotSupported(f"{path}: is the root; use Tree.stop() to stop the tree")
+        node = self._node(parent)
+        return node, node.slot(name)
+
+    async def _settled(self, node: _Node, slot: _Slot) -> None:
+        if not node.is_settling(slot):
+            return
+        event = trio.Event()
+        slot.waiters.append(event)
+        await event.wait()
+
+
+async def run(spec: SupervisorSpec) -> None:
+    """
+    Run the tree described by *spec* until it ends.
+
+    Returns when the root ends normally (its auto_shutdown, or `Tree.stop`).
+
+    Raises:
+        TooManyRestarts: The root gave up (also during the initial start: a
+            child that cannot start is retried with backoff until the root's
+            intensity runs out).
+        KeyboardInterrupt: Re-raised after the tree stopped in order.
+    """
+    tree = Tree(spec, _private=True)
+    await tree._run_root()
+
+
+@asynccontextmanager
+async def open_tree(spec: SupervisorSpec) -> AsyncIterator[Tree]:
+    """
+    Start the tree described by *spec* and give its `Tree` handle.
+
+    Enters once every initial child has started. Leaving the block stops the
+    tree in reverse start order. If the root gives up while the block runs, the
+    block is cancelled and `TooManyRestarts` is raised from the ``async with``.
+    """
+    tree = Tree(spec, _private=True)
+    failure: list[BaseException] = []
+    async with trio.open_nursery() as nursery:
+        started = False
+
+        async def root(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+            try:
+                await tree._run_root(task_status)
+            except trio.Cancelled:
+                raise
+            except BaseException as exc:  # re-raised below, after the nursery closed
+                if not started:
+                    raise
+                failure.append(exc)
+                nursery.cancel_scope.cancel()
+
+        await nursery.start(root)
+        started = True
+        try:
+            yield tree
+        finally:
+            tree._root.begin_close()
+    if failure:
+        raise failure[0]
+
+
