@@ -249,6 +249,8 @@ async def open_tree(spec: SupervisorSpec) -> AsyncIterator[Tree]:
     block is cancelled and `TooManyRestarts` is raised from the ``async with``.
     """
     tree = Tree(spec, _private=True)
+    # The root's failure, raised bare after the nursery closed (a nursery would
+    # wrap it in an ExceptionGroup).
     failure: list[BaseException] = []
     async with trio.open_nursery() as nursery:
         started = False
@@ -264,13 +266,17 @@ async def open_tree(spec: SupervisorSpec) -> AsyncIterator[Tree]:
                 failure.append(exc)
                 nursery.cancel_scope.cancel()
 
-        await nursery.start(root)
-        started = True
         try:
-            yield tree
-        finally:
-            tree._root.begin_close()
+            await nursery.start(root)
+        except trio.Cancelled:
+            raise
+        except BaseException as exc:  # re-raised below, after the nursery closed
+            failure.append(exc)
+        else:
+            started = True
+            try:
+                yield tree
+            finally:
+                tree._root.begin_close()
     if failure:
         raise failure[0]
-
-
