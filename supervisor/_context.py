@@ -26,7 +26,9 @@ def stop_requested() -> trio.Event:
     """
     slot = CURRENT_SLOT.get(None)
     if slot is None:
-        raise NotInChild("stop_requested() must be called from inside a supervised child")
+        raise NotInChild(
+            "stop_requested() must be called from inside a supervised child"
+        )
     if slot.stop_event is None:
         raise NotSupported(
             f"{slot.path}: stop_requested() needs Child(graceful_stop=True); "

@@ -56,6 +56,7 @@ from ._plan import PlanEntry, plan_restart, should_restart
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State
 from ._spec import (
     AutoShutdown,
+    Backoff,
     Child,
     DynamicSupervisor,
     NodeSpec,
@@ -73,13 +74,17 @@ _log = structlog.get_logger("supervisor")
 # into the tasks a child spawns, so its helpers see it too.
 CURRENT_SLOT: ContextVar[_Slot] = ContextVar("supervisor_current_slot")
 
-_KIND = {Child: "worker", Supervisor: "supervisor", DynamicSupervisor: "dynamic_supervisor"}
+_KIND = {
+    Child: "worker",
+    Supervisor: "supervisor",
+    DynamicSupervisor: "dynamic_supervisor",
+}
 
 
 class StartedHandle(Protocol):
     """What a node's run() is told to call once all its children have started."""
 
-    def started(self, value: object = None) -> None: ...
+    def started(self) -> None: ...
 
 
 @attrs.define(eq=False)
@@ -146,17 +151,19 @@ class _Slot:
             restarts=self.restarts,
             last_exit=self.last_exit,
             started_at=self.started_at,
-            uptime=(now - self.started_at) if up and self.started_at is not None else None,
+            uptime=(now - self.started_at)
+            if up and self.started_at is not None
+            else None,
             next_start_at=self.next_start_at,
             strategy=strategy,
             children=children,
         )
 
 
-def make_slot(spec: NodeSpec, path: str, index: int, backoff_owner: SupervisorSpec | None) -> _Slot:
+def make_slot(
+    spec: NodeSpec, path: str, index: int, backoff_owner: SupervisorSpec | None
+) -> _Slot:
     """A slot for *spec*; its backoff comes from the supervisor that owns it."""
-    from ._spec import Backoff
-
     backoff = backoff_owner.backoff if backoff_owner is not None else Backoff()
     return _Slot(
         spec=spec,
@@ -207,7 +214,9 @@ class _Node:
         self.tree = tree
         self.log = _log.bind(path=path)
         self.dynamic = isinstance(spec, DynamicSupervisor)
-        self.strategy = spec.strategy if isinstance(spec, Supervisor) else Strategy.ONE_FOR_ONE
+        self.strategy = (
+            spec.strategy if isinstance(spec, Supervisor) else Strategy.ONE_FOR_ONE
+        )
         self.window = RestartWindow(spec.intensity, spec.period)
         self.slots: dict[str, _Slot] = {}
         self._next_index = 0
@@ -249,6 +258,7 @@ class _Node:
                     self.begin_close()
                     with trio.CancelScope(shield=True):
                         await self._finished.wait()
+                    self.log.info("supervisor_stopped")
                     raise
         except BaseExceptionGroup as group:
             raise _sole(group) from None
@@ -257,10 +267,15 @@ class _Node:
                 "supervisor_escalated",
                 intensity=self.spec.intensity,
                 period=self.spec.period,
-                last_reason=None if self.failure.last is None else str(self.failure.last.reason),
+                last_reason=None
+                if self.failure.last is None
+                else str(self.failure.last.reason),
             )
             raise self.failure
         self.log.info("supervisor_stopped")
+
+    async def wait_finished(self) -> None:
+        await self._finished.wait()
 
     async def _host(self) -> None:
         try:
@@ -362,7 +377,9 @@ class _Node:
         scope = trio.CancelScope()
         slot.scope = scope
         slot.stopping = False
-        slot.stop_event = trio.Event() if getattr(slot.spec, "graceful_stop", False) else None
+        slot.stop_event = (
+            trio.Event() if getattr(slot.spec, "graceful_stop", False) else None
+        )
         if delay > 0:
             slot.state = State.BACKOFF
             slot.next_start_at = trio.current_time() + delay
@@ -371,7 +388,9 @@ class _Node:
         self.tree.bump()
         self._nursery.start_soon(self._incarnation, slot, scope, delay)
 
-    async def _incarnation(self, slot: _Slot, scope: trio.CancelScope, delay: float) -> None:
+    async def _incarnation(
+        self, slot: _Slot, scope: trio.CancelScope, delay: float
+    ) -> None:
         CURRENT_SLOT.set(slot)
         exit_info: ExitInfo | None = None
         try:
@@ -388,7 +407,9 @@ class _Node:
             else:
                 exit_info = ExitInfo(reason=Reason.NORMAL, time=trio.current_time())
         except Exception as exc:
-            reason = Reason.ESCALATED if isinstance(exc, TooManyRestarts) else Reason.CRASH
+            reason = (
+                Reason.ESCALATED if isinstance(exc, TooManyRestarts) else Reason.CRASH
+            )
             exit_info = ExitInfo.from_exception(reason, trio.current_time(), exc)
             slot.log.warning(
                 "child_crashed",
@@ -449,7 +470,9 @@ class _Node:
         if slot.waiters:
             slot.settle()
 
-    def on_exit(self, slot: _Slot, scope: trio.CancelScope, exit_info: ExitInfo | None) -> None:
+    def on_exit(
+        self, slot: _Slot, scope: trio.CancelScope, exit_info: ExitInfo | None
+    ) -> None:
         """An incarnation of *slot* ended: decide and act, synchronously."""
         was_running = slot.running
         slot.scope = None
@@ -467,7 +490,10 @@ class _Node:
         slot.last_exit = exit_info
         if exit_info.reason is Reason.NORMAL:
             slot.log.info("child_exited")
-        elif exit_info.reason is not Reason.CRASH and exit_info.reason is not Reason.ESCALATED:
+        elif (
+            exit_info.reason is not Reason.CRASH
+            and exit_info.reason is not Reason.ESCALATED
+        ):
             slot.log.warning("child_crashed", reason=str(exit_info.reason))
         if not should_restart(slot.spec.restart, abnormal=exit_info.abnormal):
             self._ended(slot, exit_info)
@@ -478,10 +504,16 @@ class _Node:
             self.tree.bump()
             self._escalate(exit_info)
             return
-        ran_for = now - slot.started_at if was_running and slot.started_at is not None else 0.0
+        ran_for = (
+            now - slot.started_at
+            if was_running and slot.started_at is not None
+            else 0.0
+        )
         delay = slot.schedule.next_delay(ran_for)
         slot.restarts += 1
-        slot.log.info("child_restart_scheduled", delay=delay, attempt=slot.schedule.attempt)
+        slot.log.info(
+            "child_restart_scheduled", delay=delay, attempt=slot.schedule.attempt
+        )
         if self.strategy is Strategy.ONE_FOR_ONE or not was_running:
             # A failed start is retried alone: its later siblings have not
             # started yet, and the earlier ones are its dependencies, up and well.
@@ -491,8 +523,14 @@ class _Node:
 
     def _stopped(self, slot: _Slot, exit_info: ExitInfo | None) -> None:
         slot.stopping = False
-        if exit_info is not None and exit_info.abnormal and exit_info.reason is not Reason.START_TIMEOUT:
-            slot.last_exit = exit_info  # it crashed while being stopped: keep the evidence
+        if (
+            exit_info is not None
+            and exit_info.abnormal
+            and exit_info.reason is not Reason.START_TIMEOUT
+        ):
+            slot.last_exit = (
+                exit_info  # it crashed while being stopped: keep the evidence
+            )
         slot.state = State.STOPPED
         slot.log.info("child_stopped")
         self.tree.bump()
@@ -511,14 +549,20 @@ class _Node:
         spec = self.spec
         assert isinstance(spec, Supervisor)  # dynamic templates cannot be significant
         if spec.auto_shutdown is AutoShutdown.ALL_SIGNIFICANT and any(
-            s.active or s in self._pending for s in self.slots.values() if s.spec.significant
+            s.active or s in self._pending
+            for s in self.slots.values()
+            if s.spec.significant
         ):
             return
-        self.log.info("auto_shutdown", child=slot.spec.name, mode=spec.auto_shutdown.value)
+        self.log.info(
+            "auto_shutdown", child=slot.spec.name, mode=spec.auto_shutdown.value
+        )
         self.begin_close()
 
     def _escalate(self, exit_info: ExitInfo) -> None:
-        self.failure = TooManyRestarts(self.path, self.spec.intensity, self.spec.period, exit_info)
+        self.failure = TooManyRestarts(
+            self.path, self.spec.intensity, self.spec.period, exit_info
+        )
         self.log.error(
             "intensity_exceeded",
             intensity=self.spec.intensity,
@@ -529,7 +573,10 @@ class _Node:
         self.begin_close()
 
     def _sweep(self, slot: _Slot, delay: float) -> None:
-        entries = [PlanEntry(s.spec.name, s.spec.restart, s.active) for s in self.slots.values()]
+        entries = [
+            PlanEntry(s.spec.name, s.spec.restart, s.active)
+            for s in self.slots.values()
+        ]
         plan = plan_restart(self.strategy, entries, slot.spec.name)
         victims = [self.slots[name] for name in plan.stop]
         for victim in victims:
@@ -594,37 +641,84 @@ class _Node:
         try:
             return self.slots[name]
         except KeyError:
-            raise ChildLookupError(f"{self.path}/{name}", f"no child named {name!r} under {self.path}") from None
+            raise ChildLookupError(
+                f"{self.path}/{name}", f"no child named {name!r} under {self.path}"
+            ) from None
 
-    def add_child(self, spec: NodeSpec | None, args: tuple[Any, ...], name: str | None) -> _Slot:
+    def add_child(
+        self, spec: NodeSpec | None, args: tuple[Any, ...], name: str | None
+    ) -> _Slot:
         """Add a child (from *spec*, or the dynamic template) and queue its start."""
         if self.closing:
             raise TreeNotRunning(f"{self.path}: the supervisor is stopping")
         if isinstance(self.spec, DynamicSupervisor):
-            if spec is not None:
-                raise SpecError(self.path, "spec", "cannot be given to a dynamic supervisor; pass args (and a name)")
-            cap = self.spec.max_children
-            if cap is not None and len(self.slots) >= cap:
-                raise TooManyChildren(f"{self.path}: already runs max_children={cap} children")
-            template = self.spec.template
-            if name is None:
-                name = self._next_dynamic_name(template.name)
-            spec = attrs.evolve(template, name=name, args=(*getattr(template, "args", ()), *args))
+            spec = self._from_template(self.spec, spec, args, name)
         else:
-            if spec is None:
-                raise SpecError(self.path, "spec", "is required: a Child, Supervisor or DynamicSupervisor")
-            if args or name is not None:
-                raise SpecError(self.path, "args", "only apply to a dynamic supervisor; put them in the spec")
-            if not isinstance(spec, Child | Supervisor | DynamicSupervisor):
-                raise SpecError(self.path, "spec", f"must be a Child, Supervisor or DynamicSupervisor, got {spec!r}")
-            if spec.significant and self.spec.auto_shutdown is AutoShutdown.NEVER:
-                raise SpecError(f"{self.path}/{spec.name}", "significant", "needs auto_shutdown other than NEVER")
+            spec = self._checked_static(self.spec, spec, args, name)
         if spec.name in self.slots:
-            raise ChildExists(f"{self.path}/{spec.name}: a child with that name already exists")
+            raise ChildExists(
+                f"{self.path}/{spec.name}: a child with that name already exists"
+            )
         slot = self._add_slot(spec)
         self.tree.bump()
         self._enqueue([slot])
         return slot
+
+    def _from_template(
+        self,
+        owner: DynamicSupervisor,
+        spec: NodeSpec | None,
+        args: tuple[Any, ...],
+        name: str | None,
+    ) -> NodeSpec:
+        if spec is not None:
+            raise SpecError(
+                self.path,
+                "spec",
+                "cannot be given to a dynamic supervisor; pass args (and a name)",
+            )
+        cap = owner.max_children
+        if cap is not None and len(self.slots) >= cap:
+            raise TooManyChildren(
+                f"{self.path}: already runs max_children={cap} children"
+            )
+        template = owner.template
+        if name is None:
+            name = self._next_dynamic_name(template.name)
+        if isinstance(template, Child):
+            return attrs.evolve(template, name=name, args=(*template.args, *args))
+        if args:
+            raise SpecError(
+                self.path, "args", "cannot be given: the template is a Supervisor"
+            )
+        return attrs.evolve(template, name=name)
+
+    def _checked_static(
+        self,
+        owner: Supervisor,
+        spec: NodeSpec | None,
+        args: tuple[Any, ...],
+        name: str | None,
+    ) -> NodeSpec:
+        if args or name is not None:
+            raise SpecError(
+                self.path,
+                "args",
+                "only apply to a dynamic supervisor; put them in the spec",
+            )
+        if not isinstance(spec, Child | Supervisor | DynamicSupervisor):
+            raise SpecError(
+                self.path,
+                "spec",
+                f"must be a Child, Supervisor or DynamicSupervisor, got {spec!r}",
+            )
+        if spec.significant and owner.auto_shutdown is AutoShutdown.NEVER:
+            raise SpecError(
+                f"{self.path}/{spec.name}",
+                "significant",
+                "needs auto_shutdown other than NEVER",
+            )
+        return spec
 
     def _next_dynamic_name(self, base: str) -> str:
         while True:
@@ -650,7 +744,9 @@ class _Node:
 
     def delete(self, slot: _Slot) -> None:
         if slot.active or slot in self._pending:
-            raise ChildRunning(f"{slot.path}: is running; terminate it before deleting it")
+            raise ChildRunning(
+                f"{slot.path}: is running; terminate it before deleting it"
+            )
         del self.slots[slot.spec.name]
         self.tree.bump()
 

@@ -40,7 +40,9 @@ def should_restart(restart: Restart, *, abnormal: bool) -> bool:
     return False
 
 
-def plan_restart(strategy: Strategy, children: Sequence[PlanEntry], exited: str) -> Plan:
+def plan_restart(
+    strategy: Strategy, children: Sequence[PlanEntry], exited: str
+) -> Plan:
     """
     Plan the restart of *exited*, which ended and is to be restarted.
 

@@ -57,7 +57,9 @@ class ExitInfo:
         return self.reason not in (Reason.NORMAL, Reason.SHUTDOWN)
 
     @classmethod
-    def from_exception(cls, reason: Reason, time: float, exc: BaseException) -> ExitInfo:
+    def from_exception(
+        cls, reason: Reason, time: float, exc: BaseException
+    ) -> ExitInfo:
         kind = type(exc)
         frames = traceback.extract_tb(exc.__traceback__)[-_TRACEBACK_FRAMES:]
         return cls(

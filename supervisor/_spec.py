@@ -14,7 +14,7 @@ import inspect
 import math
 import types
 from collections.abc import Callable, Mapping
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 import attrs
 
@@ -80,13 +80,17 @@ def _number(
         if not ok or math.isnan(value):
             op = ">=" if inclusive else ">"
             raise SpecError(
-                _path(instance), attribute.name, f"must be {op} {minimum:g}, got {value!r}"
+                _path(instance),
+                attribute.name,
+                f"must be {op} {minimum:g}, got {value!r}",
             )
 
     return check
 
 
-def _positive(*, optional: bool = False) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+def _positive(
+    *, optional: bool = False
+) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
     return _number(minimum=0, inclusive=False, optional=optional)
 
 
@@ -96,15 +100,21 @@ def _check_name(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> N
             repr(value), attribute.name, f"must be a non-empty string, got {value!r}"
         )
     if "/" in value:
-        raise SpecError(value, attribute.name, "must not contain '/' (it separates tree paths)")
+        raise SpecError(
+            value, attribute.name, "must not contain '/' (it separates tree paths)"
+        )
 
 
-def _check_enum(kind: type[enum.Enum]) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+def _check_enum(
+    kind: type[enum.Enum],
+) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
     def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if not isinstance(value, kind):
             choices = ", ".join(f"{kind.__name__}.{m.name}" for m in kind)
             raise SpecError(
-                _path(instance), attribute.name, f"must be one of {choices}, got {value!r}"
+                _path(instance),
+                attribute.name,
+                f"must be one of {choices}, got {value!r}",
             )
 
     return check
@@ -117,7 +127,11 @@ def is_async_callable(fn: object) -> bool:
     if inspect.iscoroutinefunction(fn):
         return True
     call = getattr(fn, "__call__", None)  # noqa: B004 - we want the async-ness of __call__
-    return call is not None and not inspect.isroutine(fn) and inspect.iscoroutinefunction(call)
+    return (
+        call is not None
+        and not inspect.isroutine(fn)
+        and inspect.iscoroutinefunction(call)
+    )
 
 
 def _takes_task_status(fn: Callable[..., object]) -> bool:
@@ -154,8 +168,12 @@ class Backoff:
     to delays above zero).
     """
 
-    initial: float = attrs.field(default=0.5, validator=_number(minimum=0, inclusive=True))
-    factor: float = attrs.field(default=2.0, validator=_number(minimum=1, inclusive=True))
+    initial: float = attrs.field(
+        default=0.5, validator=_number(minimum=0, inclusive=True)
+    )
+    factor: float = attrs.field(
+        default=2.0, validator=_number(minimum=1, inclusive=True)
+    )
     max: float = attrs.field(default=30.0, validator=_number(minimum=0, inclusive=True))
     jitter: Jitter | JitterFn = Jitter.RANDOM
     reset_after: float = attrs.field(default=30.0, validator=_positive())
@@ -163,7 +181,9 @@ class Backoff:
     def __attrs_post_init__(self) -> None:
         if self.max < self.initial:
             raise SpecError(
-                "backoff", "max", f"must be >= initial ({self.initial!r}), got {self.max!r}"
+                "backoff",
+                "max",
+                f"must be >= initial ({self.initial!r}), got {self.max!r}",
             )
         if not isinstance(self.jitter, Jitter) and not callable(self.jitter):
             raise SpecError(
@@ -214,10 +234,14 @@ class Child:
     target: Callable[..., Any] = attrs.field(validator=_check_target)
     args: tuple[Any, ...] = attrs.field(default=(), converter=tuple)
     kwargs: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
-    restart: Restart = attrs.field(default=Restart.PERMANENT, validator=_check_enum(Restart))
+    restart: Restart = attrs.field(
+        default=Restart.PERMANENT, validator=_check_enum(Restart)
+    )
     shutdown: float = attrs.field(default=5.0, validator=_positive())
     start_timeout: float = attrs.field(default=30.0, validator=_positive())
-    heartbeat_timeout: float | None = attrs.field(default=None, validator=_positive(optional=True))
+    heartbeat_timeout: float | None = attrs.field(
+        default=None, validator=_positive(optional=True)
+    )
     significant: bool = False
     graceful_stop: bool = False
     takes_task_status: bool = attrs.field(init=False, eq=False, repr=False)
@@ -228,7 +252,9 @@ class Child:
 
 
 def _children_tuple(value: object) -> tuple[NodeSpec, ...]:
-    return tuple(value) if isinstance(value, list | tuple) else (value,)  # type: ignore[arg-type]
+    # Element types are checked in Supervisor.__attrs_post_init__, with the path.
+    items = tuple(value) if isinstance(value, list | tuple) else (value,)
+    return cast("tuple[NodeSpec, ...]", items)
 
 
 @attrs.frozen(kw_only=True)
@@ -250,22 +276,34 @@ class Supervisor:
 
     name: str = attrs.field(validator=_check_name)
     children: tuple[NodeSpec, ...] = attrs.field(default=(), converter=_children_tuple)
-    strategy: Strategy = attrs.field(default=Strategy.ONE_FOR_ONE, validator=_check_enum(Strategy))
-    intensity: int = attrs.field(default=3, validator=_number(minimum=0, inclusive=True))
+    strategy: Strategy = attrs.field(
+        default=Strategy.ONE_FOR_ONE, validator=_check_enum(Strategy)
+    )
+    intensity: int = attrs.field(
+        default=3, validator=_number(minimum=0, inclusive=True)
+    )
     period: float = attrs.field(default=5.0, validator=_positive())
     backoff: Backoff = attrs.field(factory=Backoff)
     auto_shutdown: AutoShutdown = attrs.field(
         default=AutoShutdown.NEVER, validator=_check_enum(AutoShutdown)
     )
-    restart: Restart = attrs.field(default=Restart.PERMANENT, validator=_check_enum(Restart))
-    shutdown: float | None = attrs.field(default=None, validator=_positive(optional=True))
+    restart: Restart = attrs.field(
+        default=Restart.PERMANENT, validator=_check_enum(Restart)
+    )
+    shutdown: float | None = attrs.field(
+        default=None, validator=_positive(optional=True)
+    )
     significant: bool = False
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.intensity, int):
-            raise SpecError(self.name, "intensity", f"must be an int, got {self.intensity!r}")
+            raise SpecError(
+                self.name, "intensity", f"must be an int, got {self.intensity!r}"
+            )
         if not isinstance(self.backoff, Backoff):
-            raise SpecError(self.name, "backoff", f"must be a Backoff, got {self.backoff!r}")
+            raise SpecError(
+                self.name, "backoff", f"must be a Backoff, got {self.backoff!r}"
+            )
         _check_restart_significance(self)
         seen: set[str] = set()
         for child in self.children:
@@ -277,7 +315,9 @@ class Supervisor:
                 )
             if child.name in seen:
                 raise SpecError(
-                    f"{self.name}/{child.name}", "name", "is used by two siblings; names must be unique"
+                    f"{self.name}/{child.name}",
+                    "name",
+                    "is used by two siblings; names must be unique",
                 )
             seen.add(child.name)
             if child.significant and self.auto_shutdown is AutoShutdown.NEVER:
@@ -303,18 +343,28 @@ class DynamicSupervisor:
 
     name: str = attrs.field(validator=_check_name)
     template: Child | Supervisor = attrs.field()
-    max_children: int | None = attrs.field(default=None, validator=_number(minimum=1, inclusive=True, optional=True))
-    intensity: int = attrs.field(default=3, validator=_number(minimum=0, inclusive=True))
+    max_children: int | None = attrs.field(
+        default=None, validator=_number(minimum=1, inclusive=True, optional=True)
+    )
+    intensity: int = attrs.field(
+        default=3, validator=_number(minimum=0, inclusive=True)
+    )
     period: float = attrs.field(default=5.0, validator=_positive())
     backoff: Backoff = attrs.field(factory=Backoff)
-    restart: Restart = attrs.field(default=Restart.PERMANENT, validator=_check_enum(Restart))
-    shutdown: float | None = attrs.field(default=None, validator=_positive(optional=True))
+    restart: Restart = attrs.field(
+        default=Restart.PERMANENT, validator=_check_enum(Restart)
+    )
+    shutdown: float | None = attrs.field(
+        default=None, validator=_positive(optional=True)
+    )
     significant: bool = False
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.template, Child | Supervisor):
             raise SpecError(
-                self.name, "template", f"must be a Child or Supervisor spec, got {self.template!r}"
+                self.name,
+                "template",
+                f"must be a Child or Supervisor spec, got {self.template!r}",
             )
         if self.template.significant:
             raise SpecError(
@@ -323,7 +373,9 @@ class DynamicSupervisor:
                 "is not supported in a dynamic supervisor's template",
             )
         if not isinstance(self.intensity, int):
-            raise SpecError(self.name, "intensity", f"must be an int, got {self.intensity!r}")
+            raise SpecError(
+                self.name, "intensity", f"must be an int, got {self.intensity!r}"
+            )
         _check_restart_significance(self)
 
 

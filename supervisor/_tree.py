@@ -11,7 +11,13 @@ from typing import Any
 import attrs
 import trio
 
-from ._errors import ChildLookupError, NotSupported, SpecError, TooManyRestarts, TreeNotRunning
+from ._errors import (
+    ChildLookupError,
+    NotSupported,
+    SpecError,
+    TooManyRestarts,
+    TreeNotRunning,
+)
 from ._node import StartedHandle, _Node, _Slot, make_slot
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State, TreeSnapshot
 from ._spec import Child, DynamicSupervisor, NodeSpec, Supervisor, SupervisorSpec
@@ -38,9 +44,15 @@ class Tree:
 
     def __init__(self, spec: SupervisorSpec, *, _private: bool = False) -> None:
         if not _private:
-            raise TypeError("supervisor.Tree has no public constructor; use 'async with supervisor.open_tree(spec)'")
+            raise TypeError(
+                "supervisor.Tree has no public constructor; use 'async with supervisor.open_tree(spec)'"
+            )
         if not isinstance(spec, Supervisor | DynamicSupervisor):
-            raise SpecError(repr(spec), "spec", "must be a Supervisor or DynamicSupervisor at the root")
+            raise SpecError(
+                repr(spec),
+                "spec",
+                "must be a Supervisor or DynamicSupervisor at the root",
+            )
         self._spec = spec
         # Bumped on every change anywhere in the tree; snapshots carry it.
         self._version = 0
@@ -60,7 +72,9 @@ class Tree:
             self._fatal = exc
         self._root.begin_close()
 
-    async def _run_root(self, task_status: StartedHandle = trio.TASK_STATUS_IGNORED) -> None:
+    async def _run_root(
+        self, task_status: StartedHandle = trio.TASK_STATUS_IGNORED
+    ) -> None:
         slot = self._root_slot
         slot.state = State.STARTING
         self.bump()
@@ -68,19 +82,21 @@ class Tree:
         tree = self
 
         class _Started:
-            def started(self, value: object = None) -> None:
+            def started(self) -> None:
                 slot.state = State.RUNNING
                 slot.running = True
                 slot.starts = 1
                 slot.started_at = trio.current_time()
                 tree.bump()
-                task_status.started(value)
+                task_status.started()
 
         try:
             await self._root.run(_Started())
         except TooManyRestarts as exc:
             slot.state = State.FAILED
-            slot.last_exit = ExitInfo.from_exception(Reason.ESCALATED, trio.current_time(), exc)
+            slot.last_exit = ExitInfo.from_exception(
+                Reason.ESCALATED, trio.current_time(), exc
+            )
             raise
         except BaseException:
             slot.state = State.STOPPED
@@ -104,7 +120,9 @@ class Tree:
     def snapshot(self) -> TreeSnapshot:
         """An immutable, JSON-serialisable view of the whole tree (`TreeSnapshot.as_dict`)."""
         now = trio.current_time()
-        return TreeSnapshot(version=self._version, time=now, root=self._root_slot.snapshot(now))
+        return TreeSnapshot(
+            version=self._version, time=now, root=self._root_slot.snapshot(now)
+        )
 
     def which_children(self, path: str) -> list[NodeSnapshot]:
         """The children of the supervisor at *path*, in start order."""
@@ -185,15 +203,25 @@ class Tree:
 
     async def stop(self) -> None:
         """Stop the whole tree in reverse start order and wait until it has stopped."""
+        self.request_stop()
+        await self.wait_stopped()
+
+    def request_stop(self) -> None:
+        """Begin stopping the whole tree in reverse start order; do not wait."""
         self._root.begin_close()
-        await self._root._finished.wait()
+
+    async def wait_stopped(self) -> None:
+        """Wait until the tree has stopped (by `stop`, auto_shutdown or giving up)."""
+        await self._root.wait_finished()
 
     # ---- addressing ----------------------------------------------------------
 
     def _node(self, path: str) -> _Node:
         names = path.split("/")
         if names[0] != self._spec.name:
-            raise ChildLookupError(path, f"tree paths start with the root's name {self._spec.name!r}")
+            raise ChildLookupError(
+                path, f"tree paths start with the root's name {self._spec.name!r}"
+            )
         node = self._root
         for depth, name in enumerate(names[1:], start=1):
             slot = node.slot(name)
@@ -255,7 +283,9 @@ async def open_tree(spec: SupervisorSpec) -> AsyncIterator[Tree]:
     async with trio.open_nursery() as nursery:
         started = False
 
-        async def root(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async def root(
+            task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+        ) -> None:
             try:
                 await tree._run_root(task_status)
             except trio.Cancelled:
@@ -277,6 +307,6 @@ async def open_tree(spec: SupervisorSpec) -> AsyncIterator[Tree]:
             try:
                 yield tree
             finally:
-                tree._root.begin_close()
+                tree.request_stop()
     if failure:
         raise failure[0]

@@ -4,6 +4,7 @@ The trio runtime, driven with an autojump MockClock: exact virtual times.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -13,6 +14,7 @@ import structlog
 import trio
 import trio.testing
 
+import supervisor
 from supervisor import (
     AutoShutdown,
     Backoff,
@@ -34,7 +36,9 @@ NOW = Backoff(initial=0, jitter=Jitter.NONE)
 Target = Callable[..., Coroutine[Any, Any, None]]
 
 
-def recorder(log: list[tuple[float, str]], name: str, *, crash_after: float | None = None) -> Target:
+def recorder(
+    log: list[tuple[float, str]], name: str, *, crash_after: float | None = None
+) -> Target:
     """A child that records its start and stop times; crashes after *crash_after* s."""
 
     async def child() -> None:
@@ -63,7 +67,9 @@ async def return_now() -> None:
 
 
 class TestBackoffTiming:
-    async def test_always_crashing_child_follows_the_schedule(self, autojump_clock: Any) -> None:
+    async def test_always_crashing_child_follows_the_schedule(
+        self, autojump_clock: Any
+    ) -> None:
         """
         Backoff 1 s x2 capped at 8 s, no jitter: starts at t = 0, 1, 3, 7, 15, 23.
         """
@@ -74,7 +80,11 @@ class TestBackoffTiming:
             raise RuntimeError("boom")
 
         spec = Supervisor(
-            name="root", intensity=100, period=5, backoff=EXACT, children=[Child(name="c", target=crashy)]
+            name="root",
+            intensity=100,
+            period=5,
+            backoff=EXACT,
+            children=[Child(name="c", target=crashy)],
         )
         with trio.move_on_after(24):
             async with open_tree(spec):
@@ -94,8 +104,15 @@ class TestBackoffTiming:
             await trio.sleep(next(runs, 1000))
             raise RuntimeError("boom")
 
-        backoff = Backoff(initial=1, factor=2, max=8, jitter=Jitter.NONE, reset_after=10)
-        spec = Supervisor(name="root", intensity=100, backoff=backoff, children=[Child(name="c", target=flaky)])
+        backoff = Backoff(
+            initial=1, factor=2, max=8, jitter=Jitter.NONE, reset_after=10
+        )
+        spec = Supervisor(
+            name="root",
+            intensity=100,
+            backoff=backoff,
+            children=[Child(name="c", target=flaky)],
+        )
         with trio.move_on_after(30):
             async with open_tree(spec):
                 await trio.sleep_forever()
@@ -103,11 +120,18 @@ class TestBackoffTiming:
         # 0 crash -> +1; 1 crash -> +2; 3 runs 12 s, crash at 15 -> reset -> +1; 16 crash -> +2
         assert [0, 1, 3, 16, 18] == starts
 
-    async def test_snapshot_shows_backoff_and_next_start(self, autojump_clock: Any) -> None:
+    async def test_snapshot_shows_backoff_and_next_start(
+        self, autojump_clock: Any
+    ) -> None:
         """
         While waiting, the child is in state backoff with its next start time.
         """
-        spec = Supervisor(name="root", intensity=10, backoff=EXACT, children=[Child(name="c", target=crash_now)])
+        spec = Supervisor(
+            name="root",
+            intensity=10,
+            backoff=EXACT,
+            children=[Child(name="c", target=crash_now)],
+        )
         async with open_tree(spec) as tree:
             await trio.sleep(0.5)
             node = tree.snapshot().node("root/c")
@@ -116,9 +140,15 @@ class TestBackoffTiming:
             assert 1.0 == node.next_start_at
             assert 1 == node.restarts
             assert "crash" == node.last_exit.reason if node.last_exit else None
-            assert "builtins.RuntimeError" == node.last_exit.exc_type if node.last_exit else None
+            assert (
+                "builtins.RuntimeError" == node.last_exit.exc_type
+                if node.last_exit
+                else None
+            )
 
-    async def test_backoff_wait_does_not_block_the_supervisor(self, autojump_clock: Any) -> None:
+    async def test_backoff_wait_does_not_block_the_supervisor(
+        self, autojump_clock: Any
+    ) -> None:
         """
         While one child waits in a long backoff, a sibling's crash is handled at once.
         """
@@ -149,7 +179,9 @@ class TestBackoffTiming:
 
 
 class TestStrategies:
-    def spec(self, strategy: Strategy, log: list[tuple[float, str]], crashing: str) -> Supervisor:
+    def spec(
+        self, strategy: Strategy, log: list[tuple[float, str]], crashing: str
+    ) -> Supervisor:
         return Supervisor(
             name="root",
             strategy=strategy,
@@ -157,7 +189,10 @@ class TestStrategies:
             period=100,
             backoff=NOW,
             children=[
-                Child(name=n, target=recorder(log, n, crash_after=5 if n == crashing else None))
+                Child(
+                    name=n,
+                    target=recorder(log, n, crash_after=5 if n == crashing else None),
+                )
                 for n in "abcd"
             ],
         )
@@ -167,7 +202,9 @@ class TestStrategies:
             async with open_tree(spec):
                 await trio.sleep_forever()
 
-    async def test_one_for_one_restarts_only_the_failed_child(self, autojump_clock: Any) -> None:
+    async def test_one_for_one_restarts_only_the_failed_child(
+        self, autojump_clock: Any
+    ) -> None:
         """
         ONE_FOR_ONE: siblings are untouched.
         """
@@ -176,7 +213,9 @@ class TestStrategies:
 
         assert [(5, "stop b"), (5, "start b")] == [e for e in log if 0 < e[0] < 7]
 
-    async def test_one_for_all_stops_all_in_reverse_and_starts_all(self, autojump_clock: Any) -> None:
+    async def test_one_for_all_stops_all_in_reverse_and_starts_all(
+        self, autojump_clock: Any
+    ) -> None:
         """
         ONE_FOR_ALL: the others stop in reverse start order, then all start in order.
         """
@@ -194,7 +233,9 @@ class TestStrategies:
             "start d",
         ] == [e for t, e in log if 0 < t < 7]
 
-    async def test_rest_for_one_restarts_the_failed_child_and_later_ones(self, autojump_clock: Any) -> None:
+    async def test_rest_for_one_restarts_the_failed_child_and_later_ones(
+        self, autojump_clock: Any
+    ) -> None:
         """
         REST_FOR_ONE: children started after the failed one are stopped (reverse) and restarted.
         """
@@ -205,7 +246,9 @@ class TestStrategies:
             e for t, e in log if 0 < t < 7
         ]
 
-    async def test_temporary_sibling_is_not_restarted_by_a_sweep(self, autojump_clock: Any) -> None:
+    async def test_temporary_sibling_is_not_restarted_by_a_sweep(
+        self, autojump_clock: Any
+    ) -> None:
         """
         A TEMPORARY child stopped by a ONE_FOR_ALL sweep stays stopped.
         """
@@ -225,13 +268,17 @@ class TestStrategies:
             assert ["stop a", "stop t", "start a"] == [e for t, e in log if 0 < t < 6]
             assert State.STOPPED == tree.snapshot().node("root/t").state
 
-    async def test_sweep_restarts_in_order_waiting_for_each_start(self, autojump_clock: Any) -> None:
+    async def test_sweep_restarts_in_order_waiting_for_each_start(
+        self, autojump_clock: Any
+    ) -> None:
         """
         After a sweep, a later child starts only once the earlier one reported started.
         """
         log: list[tuple[float, str]] = []
 
-        async def slow_start(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async def slow_start(
+            task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+        ) -> None:
             await trio.sleep(2)
             log.append((trio.current_time(), "a ready"))
             task_status.started()
@@ -241,13 +288,22 @@ class TestStrategies:
             name="root",
             strategy=Strategy.ONE_FOR_ALL,
             backoff=NOW,
-            children=[Child(name="a", target=slow_start), Child(name="b", target=recorder(log, "b", crash_after=5))],
+            children=[
+                Child(name="a", target=slow_start),
+                Child(name="b", target=recorder(log, "b", crash_after=5)),
+            ],
         )
         with trio.move_on_after(12):
             async with open_tree(spec):
                 await trio.sleep_forever()
 
-        assert [(2, "a ready"), (2, "start b"), (7, "stop b"), (9, "a ready"), (9, "start b")] == log[:5]
+        assert [
+            (2, "a ready"),
+            (2, "start b"),
+            (7, "stop b"),
+            (9, "a ready"),
+            (9, "start b"),
+        ] == log[:5]
 
 
 class TestRestartTypes:
@@ -277,7 +333,10 @@ class TestRestartTypes:
             name="root",
             intensity=10,
             backoff=EXACT,
-            children=[Child(name="c", target=target, restart=restart), Child(name="keep", target=forever)],
+            children=[
+                Child(name="c", target=target, restart=restart),
+                Child(name="keep", target=forever),
+            ],
         )
         async with open_tree(spec) as tree:
             await trio.sleep(3.5)  # starts at 0, 1, 3 if restarted
@@ -287,11 +346,19 @@ class TestRestartTypes:
 
 
 class TestIntensity:
-    async def test_root_gives_up_with_the_last_failure(self, autojump_clock: Any) -> None:
+    async def test_root_gives_up_with_the_last_failure(
+        self, autojump_clock: Any
+    ) -> None:
         """
         More than intensity restarts within period: run() raises TooManyRestarts.
         """
-        spec = Supervisor(name="root", intensity=2, period=5, backoff=NOW, children=[Child(name="c", target=crash_now)])
+        spec = Supervisor(
+            name="root",
+            intensity=2,
+            period=5,
+            backoff=NOW,
+            children=[Child(name="c", target=crash_now)],
+        )
         with pytest.raises(TooManyRestarts) as info:
             await run(spec)
 
@@ -316,7 +383,9 @@ class TestIntensity:
 
             assert 17 == tree.snapshot().node("root/c").restarts
 
-    async def test_nested_escalation_restarts_the_subtree_fresh(self, autojump_clock: Any) -> None:
+    async def test_nested_escalation_restarts_the_subtree_fresh(
+        self, autojump_clock: Any
+    ) -> None:
         """
         A child supervisor that gives up is a crash of that child; its restart has
         an empty window and fresh backoff, as in OTP.
@@ -328,10 +397,19 @@ class TestIntensity:
             raise RuntimeError("boom")
 
         inner = Supervisor(
-            name="inner", intensity=2, period=100, backoff=EXACT, children=[Child(name="c", target=crashy)]
+            name="inner",
+            intensity=2,
+            period=100,
+            backoff=EXACT,
+            children=[Child(name="c", target=crashy)],
         )
-        spec = Supervisor(name="root", intensity=1, period=100, backoff=EXACT, children=[inner])
-        with structlog.testing.capture_logs() as logs, pytest.raises(TooManyRestarts) as info:
+        spec = Supervisor(
+            name="root", intensity=1, period=100, backoff=EXACT, children=[inner]
+        )
+        with (
+            structlog.testing.capture_logs() as logs,
+            pytest.raises(TooManyRestarts) as info,
+        ):
             await run(spec)
 
         # inner: starts 0, 1, 3 -> gives up at 3; root restarts it after 1 s: 4, 5, 7 -> gives up;
@@ -343,14 +421,18 @@ class TestIntensity:
         assert 3 == events.count("intensity_exceeded")
         assert 3 == events.count("supervisor_escalated")
 
-    async def test_start_failure_is_retried_and_later_siblings_wait(self, autojump_clock: Any) -> None:
+    async def test_start_failure_is_retried_and_later_siblings_wait(
+        self, autojump_clock: Any
+    ) -> None:
         """
         A database that comes up late: its failed starts are retried with backoff,
         and the child after it starts only once it has.
         """
         log: list[tuple[float, str]] = []
 
-        async def db(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async def db(
+            task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+        ) -> None:
             if trio.current_time() < 10:
                 raise ConnectionError("db not up yet")
             task_status.started()
@@ -362,7 +444,10 @@ class TestIntensity:
             intensity=3,
             period=5,
             backoff=Backoff(initial=1, factor=2, max=8, jitter=Jitter.NONE),
-            children=[Child(name="db", target=db), Child(name="app", target=recorder(log, "app"))],
+            children=[
+                Child(name="db", target=db),
+                Child(name="app", target=recorder(log, "app")),
+            ],
         )
         async with open_tree(spec) as tree:
             # open_tree returns once every initial child started: db retried at 1, 3, 7, 15
@@ -370,13 +455,17 @@ class TestIntensity:
             assert [(15, "db up"), (15, "start app")] == log
             assert 4 == tree.snapshot().node("root/db").restarts
 
-    async def test_initial_start_fails_when_intensity_runs_out(self, autojump_clock: Any) -> None:
+    async def test_initial_start_fails_when_intensity_runs_out(
+        self, autojump_clock: Any
+    ) -> None:
         """
         open_tree raises TooManyRestarts if the initial start exhausts the intensity.
         """
         log: list[tuple[float, str]] = []
 
-        async def db(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async def db(
+            task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+        ) -> None:
             raise ConnectionError("db never comes up")
 
         spec = Supervisor(
@@ -384,20 +473,28 @@ class TestIntensity:
             intensity=2,
             period=5,
             backoff=Backoff(initial=1, jitter=Jitter.NONE),
-            children=[Child(name="db", target=db), Child(name="app", target=recorder(log, "app"))],
+            children=[
+                Child(name="db", target=db),
+                Child(name="app", target=recorder(log, "app")),
+            ],
         )
         with pytest.raises(TooManyRestarts, match="db never comes up"):
             async with open_tree(spec):
                 pytest.fail("must not enter")  # pragma: no cover
 
         assert [] == log
-        assert 3 == trio.current_time()  # attempts at 0, 1, 3; the third restart is one too many
+        assert (
+            3 == trio.current_time()
+        )  # attempts at 0, 1, 3; the third restart is one too many
 
     async def test_start_timeout_is_a_crash(self, autojump_clock: Any) -> None:
         """
         A child that never calls task_status.started() is cancelled at start_timeout.
         """
-        async def never_ready(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+
+        async def never_ready(
+            task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+        ) -> None:
             await trio.sleep_forever()
 
         spec = Supervisor(
@@ -417,7 +514,13 @@ class TestIntensity:
         """
         A child that raises before any checkpoint cannot pin the supervisor (real clock).
         """
-        spec = Supervisor(name="root", intensity=10**9, period=1, backoff=NOW, children=[Child(name="c", target=crash_now)])
+        spec = Supervisor(
+            name="root",
+            intensity=10**9,
+            period=1,
+            backoff=NOW,
+            children=[Child(name="c", target=crash_now)],
+        )
         with trio.fail_after(5), trio.move_on_after(0.05):
             await run(spec)
 
@@ -428,14 +531,35 @@ class TestStop:
         Leaving open_tree stops children in reverse start order, nested ones included.
         """
         log: list[tuple[float, str]] = []
-        inner = Supervisor(name="inner", children=[Child(name=n, target=recorder(log, n)) for n in "xy"])
-        spec = Supervisor(name="root", children=[Child(name="a", target=recorder(log, "a")), inner, Child(name="b", target=recorder(log, "b"))])
+        inner = Supervisor(
+            name="inner",
+            children=[Child(name=n, target=recorder(log, n)) for n in "xy"],
+        )
+        spec = Supervisor(
+            name="root",
+            children=[
+                Child(name="a", target=recorder(log, "a")),
+                inner,
+                Child(name="b", target=recorder(log, "b")),
+            ],
+        )
         async with open_tree(spec):
             pass
 
-        assert ["start a", "start x", "start y", "start b", "stop b", "stop y", "stop x", "stop a"] == [e for _, e in log]
+        assert [
+            "start a",
+            "start x",
+            "start y",
+            "start b",
+            "stop b",
+            "stop y",
+            "stop x",
+            "stop a",
+        ] == [e for _, e in log]
 
-    async def test_outside_cancellation_becomes_an_ordered_stop(self, autojump_clock: Any) -> None:
+    async def test_outside_cancellation_becomes_an_ordered_stop(
+        self, autojump_clock: Any
+    ) -> None:
         """
         Cancelling the enclosing scope stops children in order, then propagates.
         """
@@ -453,17 +577,22 @@ class TestStop:
 
             return child
 
-        spec = Supervisor(name="root", children=[Child(name=n, target=slow_stopper(n)) for n in "abc"])
+        spec = Supervisor(
+            name="root", children=[Child(name=n, target=slow_stopper(n)) for n in "abc"]
+        )
         with trio.move_on_after(10) as scope:
             await run(spec)
 
         assert scope.cancelled_caught
         assert [(11, "stop c"), (12, "stop b"), (13, "stop a")] == log[3:]
 
-    async def test_shutdown_bound_reports_unstopped_and_still_waits(self, autojump_clock: Any) -> None:
+    async def test_shutdown_bound_reports_unstopped_and_still_waits(
+        self, autojump_clock: Any
+    ) -> None:
         """
         A child whose cleanup outlives `shutdown` is reported unstopped; the tree waits.
         """
+
         async def stubborn() -> None:
             try:
                 await trio.sleep_forever()
@@ -471,25 +600,33 @@ class TestStop:
                 with trio.CancelScope(shield=True):
                     await trio.sleep(10)
 
-        spec = Supervisor(name="root", children=[Child(name="s", target=stubborn, shutdown=2)])
+        spec = Supervisor(
+            name="root", children=[Child(name="s", target=stubborn, shutdown=2)]
+        )
         with structlog.testing.capture_logs() as logs:
-            async with open_tree(spec) as tree:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(tree.stop)
-                    await trio.sleep(3)
-                    state = tree.snapshot().node("root/s").state
+            async with open_tree(spec) as tree, trio.open_nursery() as nursery:
+                nursery.start_soon(tree.stop)
+                await trio.sleep(3)
+                state = tree.snapshot().node("root/s").state
 
         assert State.UNSTOPPED == state
         assert 10 == trio.current_time()
         unstopped = [e for e in logs if e["event"] == "child_unstopped"]
-        assert [{"event": "child_unstopped", "path": "root/s", "shutdown": 2, "log_level": "error"}] == unstopped
+        assert [
+            {
+                "event": "child_unstopped",
+                "path": "root/s",
+                "shutdown": 2,
+                "log_level": "error",
+            }
+        ] == unstopped
 
-    async def test_graceful_stop_lets_the_child_return(self, autojump_clock: Any) -> None:
+    async def test_graceful_stop_lets_the_child_return(
+        self, autojump_clock: Any
+    ) -> None:
         """
         A graceful_stop child sees stop_requested() and returns on its own, uncancelled.
         """
-        import supervisor
-
         seen: list[str] = []
 
         async def polite() -> None:
@@ -498,13 +635,18 @@ class TestStop:
             await trio.sleep(1)  # finishing the current message
             seen.append(f"returned at {trio.current_time()}")
 
-        spec = Supervisor(name="root", children=[Child(name="p", target=polite, graceful_stop=True, shutdown=5)])
+        spec = Supervisor(
+            name="root",
+            children=[Child(name="p", target=polite, graceful_stop=True, shutdown=5)],
+        )
         async with open_tree(spec):
             await trio.sleep(1)
 
         assert ["returned at 2.0"] == seen
 
-    async def test_graceful_stop_is_cancelled_after_the_bound(self, autojump_clock: Any) -> None:
+    async def test_graceful_stop_is_cancelled_after_the_bound(
+        self, autojump_clock: Any
+    ) -> None:
         """
         A graceful_stop child that does not return within `shutdown` is cancelled.
         """
@@ -516,13 +658,18 @@ class TestStop:
             finally:
                 seen.append(trio.current_time())
 
-        spec = Supervisor(name="root", children=[Child(name="d", target=deaf, graceful_stop=True, shutdown=3)])
+        spec = Supervisor(
+            name="root",
+            children=[Child(name="d", target=deaf, graceful_stop=True, shutdown=3)],
+        )
         async with open_tree(spec):
             pass
 
         assert [3] == seen
 
-    async def test_keyboard_interrupt_in_a_child_stops_the_tree_in_order(self, autojump_clock: Any) -> None:
+    async def test_keyboard_interrupt_in_a_child_stops_the_tree_in_order(
+        self, autojump_clock: Any
+    ) -> None:
         """
         KeyboardInterrupt is never swallowed: the tree stops in order, then run() re-raises it.
         """
@@ -534,7 +681,11 @@ class TestStop:
 
         spec = Supervisor(
             name="root",
-            children=[Child(name="a", target=recorder(log, "a")), Child(name="k", target=interrupt), Child(name="b", target=recorder(log, "b"))],
+            children=[
+                Child(name="a", target=recorder(log, "a")),
+                Child(name="k", target=interrupt),
+                Child(name="b", target=recorder(log, "b")),
+            ],
         )
         with pytest.raises(KeyboardInterrupt):
             await run(spec)
@@ -545,14 +696,14 @@ class TestStop:
         """
         stop_requested() outside a supervised child raises NotInChild.
         """
-        import supervisor
-
         with pytest.raises(supervisor.NotInChild):
             supervisor.stop_requested()
 
 
 class TestSignificant:
-    async def test_any_significant_ends_the_supervisor(self, autojump_clock: Any) -> None:
+    async def test_any_significant_ends_the_supervisor(
+        self, autojump_clock: Any
+    ) -> None:
         """
         ANY_SIGNIFICANT: the first significant child to finish ends the supervisor normally.
         """
@@ -564,17 +715,25 @@ class TestSignificant:
         spec = Supervisor(
             name="root",
             auto_shutdown=AutoShutdown.ANY_SIGNIFICANT,
-            children=[Child(name="w", target=recorder(log, "w")), Child(name="job", target=job, restart=Restart.TRANSIENT, significant=True)],
+            children=[
+                Child(name="w", target=recorder(log, "w")),
+                Child(
+                    name="job", target=job, restart=Restart.TRANSIENT, significant=True
+                ),
+            ],
         )
         await run(spec)
 
         assert 4 == trio.current_time()
         assert [(0, "start w"), (4, "stop w")] == log
 
-    async def test_all_significant_waits_for_the_last(self, autojump_clock: Any) -> None:
+    async def test_all_significant_waits_for_the_last(
+        self, autojump_clock: Any
+    ) -> None:
         """
         ALL_SIGNIFICANT: the supervisor ends when the last significant child has ended.
         """
+
         async def job(seconds: float) -> None:
             await trio.sleep(seconds)
 
@@ -582,8 +741,20 @@ class TestSignificant:
             name="root",
             auto_shutdown=AutoShutdown.ALL_SIGNIFICANT,
             children=[
-                Child(name="a", target=job, args=(2,), restart=Restart.TEMPORARY, significant=True),
-                Child(name="b", target=job, args=(5,), restart=Restart.TEMPORARY, significant=True),
+                Child(
+                    name="a",
+                    target=job,
+                    args=(2,),
+                    restart=Restart.TEMPORARY,
+                    significant=True,
+                ),
+                Child(
+                    name="b",
+                    target=job,
+                    args=(5,),
+                    restart=Restart.TEMPORARY,
+                    significant=True,
+                ),
                 Child(name="w", target=forever),
             ],
         )
@@ -593,19 +764,23 @@ class TestSignificant:
 
 
 class TestDynamic:
-    async def test_children_from_a_template_with_a_cap(self, autojump_clock: Any) -> None:
+    async def test_children_from_a_template_with_a_cap(
+        self, autojump_clock: Any
+    ) -> None:
         """
         start_child on a dynamic supervisor appends args to the template's; max_children caps it.
         """
-        import supervisor
-
         seen: list[tuple[str, int]] = []
 
         async def worker(kind: str, n: int) -> None:
             seen.append((kind, n))
             await trio.sleep_forever()
 
-        pool = DynamicSupervisor(name="pool", template=Child(name="w", target=worker, args=("job",)), max_children=2)
+        pool = DynamicSupervisor(
+            name="pool",
+            template=Child(name="w", target=worker, args=("job",)),
+            max_children=2,
+        )
         async with open_tree(Supervisor(name="root", children=[pool])) as tree:
             first = await tree.start_child("root/pool", args=(1,))
             second = await tree.start_child("root/pool", args=(2,), name="special")
@@ -614,16 +789,26 @@ class TestDynamic:
             await tree.terminate_child(first)
             third = await tree.start_child("root/pool", args=(3,))
 
-            assert ("root/pool/w-1", "root/pool/special", "root/pool/w-2") == (first, second, third)
+            assert ("root/pool/w-1", "root/pool/special", "root/pool/w-2") == (
+                first,
+                second,
+                third,
+            )
             assert [("job", 1), ("job", 2), ("job", 3)] == seen
-            assert ["special", "w-2"] == [c.name for c in tree.which_children("root/pool")]
+            assert ["special", "w-2"] == [
+                c.name for c in tree.which_children("root/pool")
+            ]
 
-    async def test_dynamic_children_restart_one_for_one_and_ended_ones_go(self, autojump_clock: Any) -> None:
+    async def test_dynamic_children_restart_one_for_one_and_ended_ones_go(
+        self, autojump_clock: Any
+    ) -> None:
         """
         A crashing dynamic child is restarted; a TEMPORARY one that ended is removed.
         """
         pool = DynamicSupervisor(
-            name="pool", template=Child(name="w", target=crash_now, restart=Restart.TEMPORARY), backoff=NOW
+            name="pool",
+            template=Child(name="w", target=crash_now, restart=Restart.TEMPORARY),
+            backoff=NOW,
         )
         async with open_tree(Supervisor(name="root", children=[pool])) as tree:
             await tree.start_child("root/pool")
@@ -637,15 +822,16 @@ class TestTreeCalls:
         return Supervisor(
             name="root",
             backoff=NOW,
-            children=[Child(name="a", target=forever), Supervisor(name="sub", children=[Child(name="x", target=forever)])],
+            children=[
+                Child(name="a", target=forever),
+                Supervisor(name="sub", children=[Child(name="x", target=forever)]),
+            ],
         )
 
     async def test_terminate_restart_delete(self, autojump_clock: Any) -> None:
         """
         terminate keeps the spec, restart starts it again, delete forgets a stopped child.
         """
-        import supervisor
-
         async with open_tree(self.spec()) as tree:
             await tree.terminate_child("root/sub/x")
 
@@ -663,7 +849,9 @@ class TestTreeCalls:
 
             assert [] == tree.which_children("root/sub")
 
-    async def test_restart_child_restarts_a_running_child(self, autojump_clock: Any) -> None:
+    async def test_restart_child_restarts_a_running_child(
+        self, autojump_clock: Any
+    ) -> None:
         """
         restart_child on a running child stops and starts it, without counting a restart.
         """
@@ -677,8 +865,6 @@ class TestTreeCalls:
         """
         start_child on a static supervisor adds a spec; a taken name is refused.
         """
-        import supervisor
-
         async with open_tree(self.spec()) as tree:
             path = await tree.start_child("root", Child(name="b", target=forever))
 
@@ -693,12 +879,12 @@ class TestTreeCalls:
         """
         count_children counts specs, active children, supervisors and workers.
         """
-        import supervisor
-
         async with open_tree(self.spec()) as tree:
             await tree.terminate_child("root/a")
 
-            assert supervisor.ChildCounts(specs=2, active=1, supervisors=1, workers=1) == tree.count_children("root")
+            assert supervisor.ChildCounts(
+                specs=2, active=1, supervisors=1, workers=1
+            ) == tree.count_children("root")
 
     @pytest.mark.parametrize(
         ("call", "path", "error"),
@@ -714,18 +900,24 @@ class TestTreeCalls:
             ("count_children", "nope", "ChildLookupError"),
         ],
     )
-    async def test_bad_paths_get_clear_errors(self, autojump_clock: Any, call: str, path: str, error: str) -> None:
+    async def test_bad_paths_get_clear_errors(
+        self, autojump_clock: Any, call: str, path: str, error: str
+    ) -> None:
         """
         A path that names no suitable node raises a specific, LookupError-style error.
         """
-        import supervisor
-
         async with open_tree(self.spec()) as tree:
             method = getattr(tree, call)
-            with pytest.raises(getattr(supervisor, error), match=path.split("/")[0]):
+
+            async def attempt() -> None:
                 result = method(path)
                 if hasattr(result, "__await__"):
                     await result
+
+            with pytest.raises(
+                getattr(supervisor, error), match=path.split("/", maxsplit=1)[0]
+            ):
+                await attempt()
 
     async def test_lookup_error_is_a_lookup_error(self, autojump_clock: Any) -> None:
         """
@@ -735,12 +927,12 @@ class TestTreeCalls:
             with pytest.raises(LookupError, match="no child named 'nope' under root"):
                 await tree.terminate_child("root/nope")
 
-    async def test_calls_after_stop_raise_tree_not_running(self, autojump_clock: Any) -> None:
+    async def test_calls_after_stop_raise_tree_not_running(
+        self, autojump_clock: Any
+    ) -> None:
         """
         Control calls on a stopped tree raise TreeNotRunning.
         """
-        import supervisor
-
         async with open_tree(self.spec()) as tree:
             await tree.stop()
             with pytest.raises(supervisor.TreeNotRunning):
@@ -750,20 +942,26 @@ class TestTreeCalls:
         """
         Tree handles come from open_tree only.
         """
-        import supervisor
-
         with pytest.raises(TypeError, match="no public constructor"):
             supervisor.Tree(self.spec())
 
 
 class TestSnapshotAndEvents:
-    async def test_snapshot_is_json_serialisable_and_versioned(self, autojump_clock: Any) -> None:
+    async def test_snapshot_is_json_serialisable_and_versioned(
+        self, autojump_clock: Any
+    ) -> None:
         """
         The snapshot round-trips through json; its version changes with the tree.
         """
-        import json
-
-        spec = Supervisor(name="root", intensity=10, backoff=EXACT, children=[Child(name="c", target=crash_now), Child(name="ok", target=forever)])
+        spec = Supervisor(
+            name="root",
+            intensity=10,
+            backoff=EXACT,
+            children=[
+                Child(name="c", target=crash_now),
+                Child(name="ok", target=forever),
+            ],
+        )
         async with open_tree(spec) as tree:
             first = tree.snapshot()
             await trio.sleep(0.5)
@@ -791,12 +989,18 @@ class TestSnapshotAndEvents:
             await trio.sleep(next(runs))
             raise ValueError("bad input")
 
-        spec = Supervisor(name="root", backoff=EXACT, children=[Child(name="c", target=once)])
+        spec = Supervisor(
+            name="root", backoff=EXACT, children=[Child(name="c", target=once)]
+        )
         with structlog.testing.capture_logs() as logs:
             async with open_tree(spec):
                 await trio.sleep(5)
 
-        child_events = [(e["event"], e.get("reason"), e.get("delay")) for e in logs if e.get("path") == "root/c"]
+        child_events = [
+            (e["event"], e.get("reason"), e.get("delay"))
+            for e in logs
+            if e.get("path") == "root/c"
+        ]
         assert [
             ("child_started", None, None),
             ("child_crashed", "crash", None),
@@ -806,5 +1010,8 @@ class TestSnapshotAndEvents:
             ("child_stopped", None, None),
         ] == child_events
         crashed = next(e for e in logs if e["event"] == "child_crashed")
-        assert ("builtins.ValueError", "bad input") == (crashed["exc_type"], crashed["exc_message"])
+        assert ("builtins.ValueError", "bad input") == (
+            crashed["exc_type"],
+            crashed["exc_message"],
+        )
         assert isinstance(crashed["exc_info"], ValueError)

@@ -1,0 +1,159 @@
+"""
+The ``supervisor`` command: run a tree from a spec in a module or file.
+
+This is an application, so unlike the library it configures structlog.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import structlog
+import trio
+
+from ._errors import TooManyRestarts
+from ._spec import DynamicSupervisor, Supervisor, SupervisorSpec
+from ._tree import Tree, open_tree
+
+_log = structlog.get_logger("supervisor.cli")
+
+EXIT_GAVE_UP = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class SpecLoadError(Exception):
+    """The spec named on the command line cannot be loaded."""
+
+
+def load_spec(ref: str) -> SupervisorSpec:
+    """
+    Load ``module.path:NAME`` or ``path/to/file.py:NAME``.
+
+    NAME is a `Supervisor` / `DynamicSupervisor`, or a callable returning one.
+    """
+    where, sep, attr = ref.rpartition(":")
+    if not sep or not where or not attr:
+        raise SpecLoadError(f"{ref!r}: expected MODULE:NAME or FILE.py:NAME")
+    if where.endswith(".py"):
+        path = Path(where)
+        if not path.is_file():
+            raise SpecLoadError(f"{ref!r}: no file {where}")
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        if module_spec is None or module_spec.loader is None:
+            raise SpecLoadError(f"{ref!r}: cannot load {where} as a module")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[path.stem] = module
+        module_spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ImportError as exc:
+            raise SpecLoadError(f"{ref!r}: cannot import {where}: {exc}") from exc
+    try:
+        obj = getattr(module, attr)
+    except AttributeError:
+        raise SpecLoadError(f"{ref!r}: {where} has no {attr!r}") from None
+    if callable(obj) and not isinstance(obj, Supervisor | DynamicSupervisor):
+        obj = obj()
+    if not isinstance(obj, Supervisor | DynamicSupervisor):
+        raise SpecLoadError(
+            f"{ref!r}: is a {type(obj).__name__}, not a Supervisor spec"
+        )
+    return obj
+
+
+def configure_logging(fmt: str, level: str) -> None:
+    """Console lines on a terminal, JSON lines otherwise (structlog's isatty recipe)."""
+    renderer: structlog.typing.Processor
+    if fmt == "json" or (fmt == "auto" and not sys.stderr.isatty()):
+        renderer = structlog.processors.JSONRenderer()
+        exc: list[structlog.typing.Processor] = [structlog.processors.dict_tracebacks]
+    else:
+        renderer = structlog.dev.ConsoleRenderer()
+        exc = []
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *exc,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+async def serve(spec: SupervisorSpec) -> None:
+    """Run *spec* until it stops; SIGINT/SIGTERM stop it in order, a second one forces."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with open_tree(spec) as tree, trio.open_nursery() as nursery:
+            nursery.start_soon(_signals_task, tree, signals)
+            await tree.wait_stopped()
+            nursery.cancel_scope.cancel()
+
+
+async def _signals_task(tree: Tree, signals: AsyncIterator[int]) -> None:
+    first = True
+    async for signum in signals:
+        name = signal.Signals(signum).name
+        if first:
+            first = False
+            _log.warning("stop_requested", signal=name, hint="send it again to force")
+            tree.request_stop()
+        else:
+            # The tree may be waiting on a child that ignores cancellation
+            # (trio cannot abandon a task): leave without it.
+            _log.error("forced_exit", signal=name)
+            os._exit(EXIT_INTERRUPTED)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="supervisor", description=__doc__.splitlines()[1]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_p = sub.add_parser(
+        "run", help="run a supervision tree until it stops or Ctrl-C"
+    )
+    run_p.add_argument(
+        "spec",
+        help="MODULE:NAME or FILE.py:NAME of a Supervisor spec (or a function returning one)",
+    )
+    run_p.add_argument(
+        "--log-format", choices=["auto", "console", "json"], default="auto"
+    )
+    run_p.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    args = parser.parse_args(argv)
+    configure_logging(args.log_format, args.log_level)
+    try:
+        spec = load_spec(args.spec)
+    except SpecLoadError as exc:
+        print(f"supervisor: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        trio.run(serve, spec)
+    except TooManyRestarts as exc:
+        _log.error("tree_gave_up", error=str(exc))
+        return EXIT_GAVE_UP
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
