@@ -8,6 +8,7 @@ jitter functions are used.)
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import backoff
@@ -46,6 +47,10 @@ class BackoffSchedule:
 
     def _fresh(self) -> Iterator[float]:
         spec = self._spec
+        if spec.initial == 0:
+            # expo would compute 0 * factor**n with n growing forever: a float
+            # overflow after about a thousand restarts.
+            return itertools.repeat(0.0)
         gen = backoff.expo(base=spec.factor, factor=spec.initial, max_value=spec.max)
         next(gen)  # backoff 2.x generators yield None first, to be primed
         return gen

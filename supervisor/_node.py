@@ -119,6 +119,11 @@ class _Slot:
     node: _Node | None = None
     # Callers waiting for the current launch to settle (started or ended).
     waiters: list[trio.Event] = attrs.Factory(list)
+    # Child(graceful_stop=True): precomputed, read on every launch.
+    graceful: bool = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.graceful = isinstance(self.spec, Child) and self.spec.graceful_stop
 
     @property
     def active(self) -> bool:
@@ -378,7 +383,7 @@ class _Node:
         slot.scope = scope
         slot.stopping = False
         slot.stop_event = (
-            trio.Event() if getattr(slot.spec, "graceful_stop", False) else None
+            trio.Event() if slot.graceful else None
         )
         if delay > 0:
             slot.state = State.BACKOFF
@@ -413,7 +418,7 @@ class _Node:
             exit_info = ExitInfo.from_exception(reason, trio.current_time(), exc)
             slot.log.warning(
                 "child_crashed",
-                reason=str(reason),
+                reason=reason,  # a StrEnum: renders as its value
                 exc_type=exit_info.exc_type,
                 exc_message=exit_info.exc_message,
                 exc_info=exc,

@@ -8,7 +8,7 @@ tree costs nothing while nobody looks.
 from __future__ import annotations
 
 import enum
-import traceback
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,6 +41,18 @@ class Reason(enum.StrEnum):
 _TRACEBACK_FRAMES = 8  # enough to find the raising frame; bounded memory per child
 
 
+def _summary(exc: BaseException) -> tuple[str, ...]:
+    # Walks the frames by hand: traceback.extract_tb reads source lines through
+    # linecache, too slow for a path taken on every crash.
+    frames: deque[str] = deque(maxlen=_TRACEBACK_FRAMES)
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        frames.append(f"{code.co_filename}:{tb.tb_lineno} in {code.co_name}")
+        tb = tb.tb_next
+    return tuple(frames)
+
+
 @attrs.frozen(kw_only=True)
 class ExitInfo:
     """How one incarnation of a child ended."""
@@ -61,13 +73,12 @@ class ExitInfo:
         cls, reason: Reason, time: float, exc: BaseException
     ) -> ExitInfo:
         kind = type(exc)
-        frames = traceback.extract_tb(exc.__traceback__)[-_TRACEBACK_FRAMES:]
         return cls(
             reason=reason,
             time=time,
             exc_type=f"{kind.__module__}.{kind.__qualname__}",
             exc_message=str(exc),
-            traceback=tuple(f"{f.filename}:{f.lineno} in {f.name}" for f in frames),
+            traceback=_summary(exc),
         )
 
     def describe(self) -> str:

@@ -1015,3 +1015,26 @@ class TestSnapshotAndEvents:
             crashed["exc_message"],
         )
         assert isinstance(crashed["exc_info"], ValueError)
+
+
+class TestLongRuns:
+    async def test_zero_backoff_survives_thousands_of_restarts(self, autojump_clock: Any) -> None:
+        """
+        Backoff(initial=0) restarts 5,000 times without the schedule overflowing.
+        """
+        count = 0
+
+        async def crashy() -> None:
+            nonlocal count
+            count += 1
+            if count > 5000:
+                await trio.sleep_forever()
+            raise RuntimeError("boom")
+
+        spec = Supervisor(
+            name="root", intensity=10**6, period=1, backoff=NOW, children=[Child(name="c", target=crashy)]
+        )
+        async with open_tree(spec) as tree:
+            await trio.testing.wait_all_tasks_blocked()
+
+            assert 5000 == tree.snapshot().node("root/c").restarts

@@ -236,7 +236,7 @@ class TestTarget:
         "target",
         [
             sync_worker,
-            lambda: worker(),
+            lambda: worker(),  # noqa: PLW0108 - a sync callable returning a coroutine
             functools.partial(sync_worker),
             agen_worker,
             SyncCallable(),
