@@ -31,7 +31,7 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _peers import (  # noqa: E402 - the path above makes the sibling importable
+from _peers import (
     Result,
     Summary,
     ensure_triotp_venv,
@@ -40,8 +40,8 @@ from _peers import (  # noqa: E402 - the path above makes the sibling importable
     triotp_restarts,
 )
 
-import supervisor  # noqa: E402
-from supervisor import Backoff, Child, Jitter, Supervisor, open_tree  # noqa: E402
+import supervisor
+from supervisor import Backoff, Child, Jitter, Supervisor, open_tree
 
 
 def configure_events(mode: str) -> None:

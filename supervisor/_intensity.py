@@ -33,12 +33,11 @@ class RestartWindow:
         """Record a restart at *now*; False if that exceeds the intensity."""
         times = self._times
         times.append(now)
-        horizon = now - self._period
-        while times[0] <= horizon:
+        period = self._period
+        while now - times[0] >= period:
             times.popleft()
         return len(times) <= self.intensity
 
     def count(self, now: float) -> int:
         """How many restarts still count at *now*."""
-        horizon = now - self._period
-        return sum(1 for t in self._times if t > horizon)
+        return sum(1 for t in self._times if now - t < self._period)

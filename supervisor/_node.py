@@ -382,9 +382,7 @@ class _Node:
         scope = trio.CancelScope()
         slot.scope = scope
         slot.stopping = False
-        slot.stop_event = (
-            trio.Event() if slot.graceful else None
-        )
+        slot.stop_event = trio.Event() if slot.graceful else None
         if delay > 0:
             slot.state = State.BACKOFF
             slot.next_start_at = trio.current_time() + delay

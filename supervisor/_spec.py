@@ -120,10 +120,19 @@ def _check_enum(
     return check
 
 
+def _check_bool(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, bool):
+        raise SpecError(
+            _path(instance), attribute.name, f"must be True or False, got {value!r}"
+        )
+
+
 def is_async_callable(fn: object) -> bool:
     """True for ``async def`` functions, partials of them and objects with one as ``__call__``."""
     while isinstance(fn, functools.partial):
         fn = fn.func
+    if isinstance(fn, type):  # calling a class builds an instance, not a coroutine
+        return False
     if inspect.iscoroutinefunction(fn):
         return True
     call = getattr(fn, "__call__", None)  # noqa: B004 - we want the async-ness of __call__
@@ -242,8 +251,8 @@ class Child:
     heartbeat_timeout: float | None = attrs.field(
         default=None, validator=_positive(optional=True)
     )
-    significant: bool = False
-    graceful_stop: bool = False
+    significant: bool = attrs.field(default=False, validator=_check_bool)
+    graceful_stop: bool = attrs.field(default=False, validator=_check_bool)
     takes_task_status: bool = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -293,7 +302,7 @@ class Supervisor:
     shutdown: float | None = attrs.field(
         default=None, validator=_positive(optional=True)
     )
-    significant: bool = False
+    significant: bool = attrs.field(default=False, validator=_check_bool)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.intensity, int):
@@ -357,7 +366,7 @@ class DynamicSupervisor:
     shutdown: float | None = attrs.field(
         default=None, validator=_positive(optional=True)
     )
-    significant: bool = False
+    significant: bool = attrs.field(default=False, validator=_check_bool)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.template, Child | Supervisor):
@@ -375,6 +384,16 @@ class DynamicSupervisor:
         if not isinstance(self.intensity, int):
             raise SpecError(
                 self.name, "intensity", f"must be an int, got {self.intensity!r}"
+            )
+        if self.max_children is not None and not isinstance(self.max_children, int):
+            raise SpecError(
+                self.name,
+                "max_children",
+                f"must be an int or None, got {self.max_children!r}",
+            )
+        if not isinstance(self.backoff, Backoff):
+            raise SpecError(
+                self.name, "backoff", f"must be a Backoff, got {self.backoff!r}"
             )
         _check_restart_significance(self)
 

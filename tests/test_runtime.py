@@ -1018,7 +1018,9 @@ class TestSnapshotAndEvents:
 
 
 class TestLongRuns:
-    async def test_zero_backoff_survives_thousands_of_restarts(self, autojump_clock: Any) -> None:
+    async def test_zero_backoff_survives_thousands_of_restarts(
+        self, autojump_clock: Any
+    ) -> None:
         """
         Backoff(initial=0) restarts 5,000 times without the schedule overflowing.
         """
@@ -1032,7 +1034,11 @@ class TestLongRuns:
             raise RuntimeError("boom")
 
         spec = Supervisor(
-            name="root", intensity=10**6, period=1, backoff=NOW, children=[Child(name="c", target=crashy)]
+            name="root",
+            intensity=10**6,
+            period=1,
+            backoff=NOW,
+            children=[Child(name="c", target=crashy)],
         )
         async with open_tree(spec) as tree:
             await trio.testing.wait_all_tasks_blocked()
