@@ -11,7 +11,9 @@ medians with min-max; asserts nothing (see shared/BENCHMARKS.md).
 
 Our side runs twice: with structlog configured but its level filtering the
 restart events out ("events filtered"), and with every event rendered as a JSON
-line into /dev/null ("events rendered"; tracebacks formatted).
+line into /dev/null ("events rendered", tracebacks formatted by structlog's
+format_exc_info). triotp runs quiet and with its per-restart traceback logging
+(into /dev/null); each of ours is compared with the matching triotp side.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ from _peers import (
     triotp_restarts,
 )
 
-import supervisor
 from supervisor import Backoff, Child, Jitter, Supervisor, open_tree
 
 
@@ -97,7 +98,7 @@ async def supervisor_restarts(n: int) -> Result:
     return Result(
         latencies_ns=[start - crash for crash, start in pairs],
         seconds=(end - begin) / 1e9,
-        versions={"supervisor": "0.1.0", "trio": trio.__version__},
+        versions={"trio": trio.__version__},
     )
 
 
@@ -137,6 +138,7 @@ def main() -> None:
     }
     if has_triotp:
         sides["triotp (no logging)"] = lambda: _must(triotp_restarts(n))
+        sides["triotp (logging)"] = lambda: _must(triotp_restarts(n, log=True))
     results: dict[str, list[Result]] = {name: [] for name in sides}
     for _ in range(args.r):
         for name, fn in sides.items():
@@ -147,19 +149,29 @@ def main() -> None:
     print(
         f"restart benchmark: {n} restarts x {args.r} repetitions, medians (min-max); "
         f"python {platform.python_version()}, trio {trio.__version__}, "
-        f"structlog {structlog.__version__}, supervisor {supervisor.__name__}"
+        f"structlog {structlog.__version__}, trio-supervisor {supervisor_version()}"
     )
     for s in summaries.values():
         print(row(s, floor))
     if has_triotp:
         tri = summaries["triotp (no logging)"]
         print(f"triotp versions: {tri['versions']}")
-        for name in ("supervisor, events filtered", "supervisor, events rendered"):
-            ours = summaries[name]
+        pairs = (
+            ("supervisor, events filtered", "triotp (no logging)"),
+            ("supervisor, events rendered", "triotp (logging)"),
+        )
+        for name, peer in pairs:
+            ours, theirs = summaries[name], summaries[peer]
             print(
-                f"{name}: {ours['restarts_per_s'] / tri['restarts_per_s']:.1f}x triotp's "
-                f"throughput, p50 {ours['p50_us'] / floor['p50_us']:.1f}x the floor"
+                f"{name}: {ours['restarts_per_s'] / theirs['restarts_per_s']:.1f}x "
+                f"{peer}'s throughput, p50 {ours['p50_us'] / floor['p50_us']:.1f}x the floor"
             )
+
+
+def supervisor_version() -> str:
+    from importlib.metadata import version
+
+    return version("trio-supervisor")
 
 
 def _must(result: Result | None) -> Result:

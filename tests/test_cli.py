@@ -1,0 +1,170 @@
+"""
+The `supervisor` command: spec loading, exit codes, and signals (real processes).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from supervisor import _cli
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+TREE = textwrap.dedent(
+    """
+    import trio
+    from supervisor import Child, Supervisor
+
+    async def worker(name):
+        try:
+            await trio.sleep_forever()
+        finally:
+            print(f"stopped {name}", flush=True)
+
+    tree = Supervisor(
+        name="t",
+        children=[Child(name=n, target=worker, args=(n,)) for n in ("a", "b", "c")],
+    )
+
+    async def crash():
+        raise RuntimeError("always")
+
+    async def stubborn():
+        try:
+            await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.sleep(3600)
+
+    hung = Supervisor(name="h", children=[Child(name="s", target=stubborn, shutdown=0.1)])
+
+    doomed = Supervisor(name="d", intensity=1, children=[Child(name="c", target=crash)])
+    """
+)
+
+
+@pytest.fixture
+def spec_file(tmp_path: Path) -> Path:
+    path = tmp_path / "mytree.py"
+    path.write_text(TREE)
+    return path
+
+
+class TestLoadSpec:
+    def test_loads_from_a_file_and_a_module(self, spec_file: Path) -> None:
+        """
+        FILE.py:NAME and MODULE:NAME both work; a function returning a spec is called.
+        """
+        from_file = _cli.load_spec(f"{spec_file}:tree")
+        sys.path.insert(0, str(EXAMPLES))
+        try:
+            from_module = _cli.load_spec("demo:tree")
+        finally:
+            sys.path.remove(str(EXAMPLES))
+
+        assert ("t", "demo") == (from_file.name, from_module.name)
+
+    @pytest.mark.parametrize(
+        ("ref", "message"),
+        [
+            ("nocolon", "expected MODULE:NAME"),
+            ("missing_module_xyz:tree", "cannot import"),
+            ("{file}:nope", "has no 'nope'"),
+            ("{file}:TREE_NOT_A_SPEC", "not a Supervisor spec"),
+            ("/no/such/file.py:tree", "no file"),
+        ],
+    )
+    def test_bad_references_are_explained(self, spec_file: Path, ref: str, message: str) -> None:
+        """
+        A spec that cannot be loaded gives an error naming the reference and the problem.
+        """
+        spec_file.write_text(TREE + "\nTREE_NOT_A_SPEC = 42\n")
+
+        with pytest.raises(_cli.SpecLoadError, match=message):
+            _cli.load_spec(ref.format(file=spec_file))
+
+    def test_usage_error_exit_code(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """
+        main() returns 2 and explains on stderr when the spec cannot be loaded.
+        """
+        assert 2 == _cli.main(["run", "nocolon"])
+        assert "expected MODULE:NAME" in capsys.readouterr().err
+
+
+def spawn(spec_ref: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "supervisor._cli", "run", spec_ref, "--log-format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def wait_for_line(stream: object, needle: str, timeout: float = 20) -> list[str]:
+    # Real clock: this test is about real signals to a real process.
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = stream.readline()  # type: ignore[attr-defined]
+        if not line:
+            break
+        lines.append(line)
+        if needle in line:
+            return lines
+    pytest.fail(f"{needle!r} not seen; got {lines}")
+
+
+class TestProcess:
+    def test_sigint_stops_in_reverse_order_and_exits_0(self, spec_file: Path) -> None:
+        """
+        SIGINT: an ordered stop (c, b, a), then a clean exit with status 0.
+        """
+        proc = spawn(f"{spec_file}:tree")
+        try:
+            wait_for_line(proc.stderr, '"supervisor_started"')
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=20)
+        finally:
+            proc.kill()
+
+        assert ["stopped c", "stopped b", "stopped a"] == out.split("\n")[:3]
+        assert "stop_requested" in err
+        assert 0 == proc.returncode
+
+    def test_root_giving_up_exits_1(self, spec_file: Path) -> None:
+        """
+        When the root exceeds its intensity the command logs it and exits 1.
+        """
+        proc = spawn(f"{spec_file}:doomed")
+        _, err = proc.communicate(timeout=30)
+
+        assert 1 == proc.returncode
+        assert "tree_gave_up" in err
+        assert "always" in err
+
+    def test_second_sigint_forces_exit_past_an_unstopped_child(self, spec_file: Path) -> None:
+        """
+        A child that ignores cancellation keeps the tree waiting; a second SIGINT exits 130.
+        """
+        proc = spawn(f"{spec_file}:hung")
+        try:
+            wait_for_line(proc.stderr, '"supervisor_started"')
+            proc.send_signal(signal.SIGINT)
+            wait_for_line(proc.stderr, '"child_unstopped"')
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=20)
+        finally:
+            proc.kill()
+
+        assert 130 == proc.returncode
+        assert "forced_exit" in err
