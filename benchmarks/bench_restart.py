@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.metadata
 import logging
 import os
 import platform
@@ -169,9 +170,7 @@ def main() -> None:
 
 
 def supervisor_version() -> str:
-    from importlib.metadata import version
-
-    return version("trio-supervisor")
+    return importlib.metadata.version("trio-supervisor")
 
 
 def _must(result: Result | None) -> Result:

@@ -82,7 +82,9 @@ class TestLoadSpec:
             ("/no/such/file.py:tree", "no file"),
         ],
     )
-    def test_bad_references_are_explained(self, spec_file: Path, ref: str, message: str) -> None:
+    def test_bad_references_are_explained(
+        self, spec_file: Path, ref: str, message: str
+    ) -> None:
         """
         A spec that cannot be loaded gives an error naming the reference and the problem.
         """
@@ -102,7 +104,15 @@ class TestLoadSpec:
 def spawn(spec_ref: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "supervisor._cli", "run", spec_ref, "--log-format", "json"],
+        [
+            sys.executable,
+            "-m",
+            "supervisor._cli",
+            "run",
+            spec_ref,
+            "--log-format",
+            "json",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -152,7 +162,9 @@ class TestProcess:
         assert "tree_gave_up" in err
         assert "always" in err
 
-    def test_second_sigint_forces_exit_past_an_unstopped_child(self, spec_file: Path) -> None:
+    def test_second_sigint_forces_exit_past_an_unstopped_child(
+        self, spec_file: Path
+    ) -> None:
         """
         A child that ignores cancellation keeps the tree waiting; a second SIGINT exits 130.
         """

@@ -4,6 +4,9 @@ The public surface: exactly what __all__ lists, under the `supervisor` name.
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import supervisor
 
 
@@ -21,7 +24,11 @@ def test_public_objects_claim_the_package() -> None:
     """
     Reprs and tracebacks say supervisor.X, never a private module.
     """
-    leaks = [n for n in supervisor.__all__ if getattr(supervisor, n).__module__ != "supervisor"]
+    leaks = [
+        n
+        for n in supervisor.__all__
+        if getattr(supervisor, n).__module__ != "supervisor"
+    ]
 
     assert [] == leaks
 
@@ -30,7 +37,16 @@ def test_design_names_are_present() -> None:
     """
     The names DESIGN.md promises to users exist.
     """
-    for name in ("Supervisor", "Child", "Strategy", "Restart", "Backoff", "run", "open_tree", "Tree"):
+    for name in (
+        "Supervisor",
+        "Child",
+        "Strategy",
+        "Restart",
+        "Backoff",
+        "run",
+        "open_tree",
+        "Tree",
+    ):
         assert hasattr(supervisor, name), name
 
 
@@ -38,9 +54,6 @@ def test_policy_modules_do_not_import_trio() -> None:
     """
     The policy layer is sans-IO: its modules never import trio.
     """
-    import ast
-    from pathlib import Path
-
     package = Path(supervisor.__file__).parent
     for module in ("_intensity.py", "_delays.py", "_plan.py", "_spec.py"):
         tree = ast.parse((package / module).read_text())
@@ -48,7 +61,11 @@ def test_policy_modules_do_not_import_trio() -> None:
             alias.name.split(".")[0]
             for node in ast.walk(tree)
             if isinstance(node, ast.Import | ast.ImportFrom)
-            for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
+            for alias in (
+                node.names
+                if isinstance(node, ast.Import)
+                else [ast.alias(node.module or "")]
+            )
         }
 
         assert "trio" not in imported, module
