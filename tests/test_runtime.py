@@ -1044,3 +1044,25 @@ class TestLongRuns:
             await trio.testing.wait_all_tasks_blocked()
 
             assert 5000 == tree.snapshot().node("root/c").restarts
+
+
+class TestDynamicTemplates:
+    async def test_supervisor_template(self, autojump_clock: Any) -> None:
+        """
+        A dynamic supervisor can start whole subtrees from a Supervisor template.
+        """
+        log: list[tuple[float, str]] = []
+        template = Supervisor(
+            name="shard", children=[Child(name="w", target=recorder(log, "w"))]
+        )
+        pool = DynamicSupervisor(name="pool", template=template)
+        async with open_tree(Supervisor(name="root", children=[pool])) as tree:
+            path = await tree.start_child("root/pool", name="eu")
+            with pytest.raises(supervisor.SpecError):
+                await tree.start_child("root/pool", args=(1,))
+
+            assert "root/pool/eu" == path
+            assert State.RUNNING == tree.snapshot().node("root/pool/eu/w").state
+            assert ["w"] == [c.name for c in tree.which_children("root/pool/eu")]
+
+        assert ["start w", "stop w"] == [e for _, e in log]
