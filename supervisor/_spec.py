@@ -120,6 +120,30 @@ def _check_enum(
     return check
 
 
+def _integer(
+    *, minimum: int, optional: bool = False
+) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    in_range = _number(minimum=minimum, inclusive=True, optional=optional)
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None and optional:
+            return
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(
+                _path(instance), attribute.name, f"must be an int, got {value!r}"
+            )
+        in_range(instance, attribute, value)
+
+    return check
+
+
+def _check_backoff(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, Backoff):
+        raise SpecError(
+            _path(instance), attribute.name, f"must be a Backoff, got {value!r}"
+        )
+
+
 def _check_bool(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, bool):
         raise SpecError(
@@ -288,11 +312,9 @@ class Supervisor:
     strategy: Strategy = attrs.field(
         default=Strategy.ONE_FOR_ONE, validator=_check_enum(Strategy)
     )
-    intensity: int = attrs.field(
-        default=3, validator=_number(minimum=0, inclusive=True)
-    )
+    intensity: int = attrs.field(default=3, validator=_integer(minimum=0))
     period: float = attrs.field(default=5.0, validator=_positive())
-    backoff: Backoff = attrs.field(factory=Backoff)
+    backoff: Backoff = attrs.field(factory=Backoff, validator=_check_backoff)
     auto_shutdown: AutoShutdown = attrs.field(
         default=AutoShutdown.NEVER, validator=_check_enum(AutoShutdown)
     )
@@ -305,14 +327,6 @@ class Supervisor:
     significant: bool = attrs.field(default=False, validator=_check_bool)
 
     def __attrs_post_init__(self) -> None:
-        if not isinstance(self.intensity, int):
-            raise SpecError(
-                self.name, "intensity", f"must be an int, got {self.intensity!r}"
-            )
-        if not isinstance(self.backoff, Backoff):
-            raise SpecError(
-                self.name, "backoff", f"must be a Backoff, got {self.backoff!r}"
-            )
         _check_restart_significance(self)
         seen: set[str] = set()
         for child in self.children:
@@ -353,13 +367,11 @@ class DynamicSupervisor:
     name: str = attrs.field(validator=_check_name)
     template: Child | Supervisor = attrs.field()
     max_children: int | None = attrs.field(
-        default=None, validator=_number(minimum=1, inclusive=True, optional=True)
+        default=None, validator=_integer(minimum=1, optional=True)
     )
-    intensity: int = attrs.field(
-        default=3, validator=_number(minimum=0, inclusive=True)
-    )
+    intensity: int = attrs.field(default=3, validator=_integer(minimum=0))
     period: float = attrs.field(default=5.0, validator=_positive())
-    backoff: Backoff = attrs.field(factory=Backoff)
+    backoff: Backoff = attrs.field(factory=Backoff, validator=_check_backoff)
     restart: Restart = attrs.field(
         default=Restart.PERMANENT, validator=_check_enum(Restart)
     )
@@ -380,20 +392,6 @@ class DynamicSupervisor:
                 f"{self.name}/{self.template.name}",
                 "significant",
                 "is not supported in a dynamic supervisor's template",
-            )
-        if not isinstance(self.intensity, int):
-            raise SpecError(
-                self.name, "intensity", f"must be an int, got {self.intensity!r}"
-            )
-        if self.max_children is not None and not isinstance(self.max_children, int):
-            raise SpecError(
-                self.name,
-                "max_children",
-                f"must be an int or None, got {self.max_children!r}",
-            )
-        if not isinstance(self.backoff, Backoff):
-            raise SpecError(
-                self.name, "backoff", f"must be a Backoff, got {self.backoff!r}"
             )
         _check_restart_significance(self)
 
