@@ -8,9 +8,9 @@ tree costs nothing while nobody looks.
 from __future__ import annotations
 
 import enum
-from collections import deque
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -40,22 +40,34 @@ class Reason(enum.StrEnum):
 
 _TRACEBACK_FRAMES = 8  # enough to find the raising frame; bounded memory per child
 
+# Frames of the supervisor's own machinery (the incarnation wrapper) head every
+# child traceback; they tell the reader nothing, so summaries skip them.
+_OWN_FILES = frozenset({str(Path(__file__).with_name("_node.py"))})
+
 
 def _summary(exc: BaseException) -> tuple[str, ...]:
     # Walks the frames by hand: traceback.extract_tb reads source lines through
     # linecache, too slow for a path taken on every crash.
-    frames: deque[str] = deque(maxlen=_TRACEBACK_FRAMES)
     tb = exc.__traceback__
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        frames.append(f"{code.co_filename}:{tb.tb_lineno} in {code.co_name}")
+    while tb is not None and tb.tb_frame.f_code.co_filename in _OWN_FILES:
         tb = tb.tb_next
-    return tuple(frames)
+    frames = []
+    while tb is not None:
+        frames.append(tb)
+        tb = tb.tb_next
+    return tuple(
+        f"{t.tb_frame.f_code.co_filename}:{t.tb_lineno} in {t.tb_frame.f_code.co_name}"
+        for t in frames[-_TRACEBACK_FRAMES:]
+    )
 
 
-@attrs.frozen(kw_only=True)
-class ExitInfo:
-    """How one incarnation of a child ended."""
+class ExitInfo(NamedTuple):
+    """
+    How one incarnation of a child ended.
+
+    A NamedTuple rather than a frozen attrs class: one is built on every crash,
+    and a tuple is built five times faster (see benchmarks/bench_restart.py).
+    """
 
     reason: Reason
     time: float  # trio clock
@@ -66,7 +78,7 @@ class ExitInfo:
     @property
     def abnormal(self) -> bool:
         """Exits that make a TRANSIENT child restart: anything but a return or a stop."""
-        return self.reason not in (Reason.NORMAL, Reason.SHUTDOWN)
+        return self.reason is not Reason.NORMAL and self.reason is not Reason.SHUTDOWN
 
     @classmethod
     def from_exception(
@@ -74,11 +86,11 @@ class ExitInfo:
     ) -> ExitInfo:
         kind = type(exc)
         return cls(
-            reason=reason,
-            time=time,
-            exc_type=f"{kind.__module__}.{kind.__qualname__}",
-            exc_message=str(exc),
-            traceback=_summary(exc),
+            reason,
+            time,
+            f"{kind.__module__}.{kind.__qualname__}",
+            str(exc),
+            _summary(exc),
         )
 
     def describe(self) -> str:

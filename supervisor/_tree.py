@@ -54,6 +54,8 @@ class Tree:
                 "must be a Supervisor or DynamicSupervisor at the root",
             )
         self._spec = spec
+        #: trio's clock (a MockClock under test); callable for the current time.
+        self.now = trio.lowlevel.current_clock().current_time
         # Bumped on every change anywhere in the tree; snapshots carry it.
         self._version = 0
         # A KeyboardInterrupt/SystemExit raised inside a child: re-raised at the root.
@@ -86,7 +88,7 @@ class Tree:
                 slot.state = State.RUNNING
                 slot.running = True
                 slot.starts = 1
-                slot.started_at = trio.current_time()
+                slot.started_at = tree.now()
                 tree.bump()
                 task_status.started()
 
@@ -94,16 +96,14 @@ class Tree:
             await self._root.run(_Started())
         except TooManyRestarts as exc:
             slot.state = State.FAILED
-            slot.last_exit = ExitInfo.from_exception(
-                Reason.ESCALATED, trio.current_time(), exc
-            )
+            slot.last_exit = ExitInfo.from_exception(Reason.ESCALATED, self.now(), exc)
             raise
         except BaseException:
             slot.state = State.STOPPED
             raise
         else:
             slot.state = State.STOPPED
-            slot.last_exit = ExitInfo(reason=Reason.NORMAL, time=trio.current_time())
+            slot.last_exit = ExitInfo(reason=Reason.NORMAL, time=self.now())
         finally:
             slot.running = False
             self.bump()
@@ -119,7 +119,7 @@ class Tree:
 
     def snapshot(self) -> TreeSnapshot:
         """An immutable, JSON-serialisable view of the whole tree (`TreeSnapshot.as_dict`)."""
-        now = trio.current_time()
+        now = self.now()
         return TreeSnapshot(
             version=self._version, time=now, root=self._root_slot.snapshot(now)
         )
@@ -127,7 +127,7 @@ class Tree:
     def which_children(self, path: str) -> list[NodeSnapshot]:
         """The children of the supervisor at *path*, in start order."""
         node = self._node(path)
-        now = trio.current_time()
+        now = self.now()
         return [slot.snapshot(now) for slot in node.slots.values()]
 
     def count_children(self, path: str) -> ChildCounts:
