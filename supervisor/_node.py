@@ -413,6 +413,7 @@ class _Node:
             else:
                 exit_info = ExitInfo(reason=Reason.NORMAL, time=self._now())
         except Exception as exc:
+            _drop_own_frames(exc)
             reason = (
                 Reason.ESCALATED if isinstance(exc, TooManyRestarts) else Reason.CRASH
             )
@@ -755,6 +756,17 @@ class _Node:
             )
         del self.slots[slot.spec.name]
         self.tree.bump()
+
+
+def _drop_own_frames(exc: BaseException) -> None:
+    # The incarnation wrapper heads every child traceback and tells the reader
+    # nothing; dropping it keeps logged tracebacks to the child's own code and
+    # makes them cheaper to format (trio trims its own frames the same way).
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    if tb is not None:
+        exc.__traceback__ = tb
 
 
 def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:

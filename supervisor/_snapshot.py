@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import attrs
@@ -40,17 +39,11 @@ class Reason(enum.StrEnum):
 
 _TRACEBACK_FRAMES = 8  # enough to find the raising frame; bounded memory per child
 
-# Frames of the supervisor's own machinery (the incarnation wrapper) head every
-# child traceback; they tell the reader nothing, so summaries skip them.
-_OWN_FILES = frozenset({str(Path(__file__).with_name("_node.py"))})
-
 
 def _summary(exc: BaseException) -> tuple[str, ...]:
     # Walks the frames by hand: traceback.extract_tb reads source lines through
     # linecache, too slow for a path taken on every crash.
     tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename in _OWN_FILES:
-        tb = tb.tb_next
     frames = []
     while tb is not None:
         frames.append(tb)

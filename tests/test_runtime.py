@@ -1066,3 +1066,35 @@ class TestDynamicTemplates:
             assert ["w"] == [c.name for c in tree.which_children("root/pool/eu")]
 
         assert ["start w", "stop w"] == [e for _, e in log]
+
+
+class TestCrashEvidence:
+    async def test_traceback_starts_in_the_childs_code(
+        self, autojump_clock: Any
+    ) -> None:
+        """
+        The snapshot's traceback summary and the logged exception show the child's
+        own frames, not the supervisor's wrapper.
+        """
+
+        async def inner() -> None:
+            raise KeyError("missing")
+
+        async def outer() -> None:
+            await inner()
+
+        spec = Supervisor(
+            name="root", backoff=EXACT, children=[Child(name="c", target=outer)]
+        )
+        with structlog.testing.capture_logs() as logs:
+            async with open_tree(spec) as tree:
+                await trio.sleep(0.5)
+                last = tree.snapshot().node("root/c").last_exit
+
+        assert last is not None
+        assert [f"in {name}" for name in ("outer", "inner")] == [
+            f[f.rindex("in ") :] for f in last.traceback
+        ]
+        assert last.traceback[0].startswith(__file__)
+        logged = next(e["exc_info"] for e in logs if e["event"] == "child_crashed")
+        assert "outer" == logged.__traceback__.tb_frame.f_code.co_name
