@@ -5,7 +5,7 @@ from __future__ import annotations
 import trio
 
 from ._errors import NotInChild, NotSupported
-from ._node import CURRENT_SLOT
+from ._slot import CURRENT_SLOT
 
 
 def stop_requested() -> trio.Event:

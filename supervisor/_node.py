@@ -34,14 +34,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Iterable
-from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import structlog
 import trio
 
-from ._delays import BackoffSchedule
 from ._errors import (
     ChildExists,
     ChildLookupError,
@@ -53,10 +50,18 @@ from ._errors import (
 )
 from ._intensity import RestartWindow
 from ._plan import PlanEntry, plan_restart, should_restart
-from ._snapshot import ExitInfo, NodeSnapshot, Reason, State
+from ._slot import (
+    CURRENT_SLOT,
+    LOG,
+    Slot,
+    StartedHandle,
+    TaskStatus,
+    exit_for_cancel,
+    make_slot,
+)
+from ._snapshot import ExitInfo, Reason, State
 from ._spec import (
     AutoShutdown,
-    Backoff,
     Child,
     DynamicSupervisor,
     NodeSpec,
@@ -67,147 +72,6 @@ from ._spec import (
 
 if TYPE_CHECKING:
     from ._tree import Tree
-
-_log = structlog.get_logger("supervisor")
-
-# The slot of the supervised child whose code is running; trio copies context
-# into the tasks a child spawns, so its helpers see it too.
-CURRENT_SLOT: ContextVar[_Slot] = ContextVar("supervisor_current_slot")
-
-_KIND = {
-    Child: "worker",
-    Supervisor: "supervisor",
-    DynamicSupervisor: "dynamic_supervisor",
-}
-
-
-class StartedHandle(Protocol):
-    """What a node's run() is told to call once all its children have started."""
-
-    def started(self) -> None: ...
-
-
-@attrs.define(eq=False)
-class _Slot:
-    """One child of a node, across all its incarnations."""
-
-    spec: NodeSpec
-    path: str
-    # Position in start order; stops go in reverse of it.
-    index: int
-    log: Any
-    schedule: BackoffSchedule
-    state: State = State.STOPPED
-    # The current incarnation's scope; None while no incarnation exists.
-    scope: trio.CancelScope | None = None
-    # Made by a stop that waits for the incarnation to end; set by _on_exit.
-    done: trio.Event | None = None
-    # Graceful-stop children only: set when the supervisor asks it to return.
-    stop_event: trio.Event | None = None
-    # The supervisor is stopping this incarnation: its end is not a crash.
-    stopping: bool = False
-    # Counted as started in the current incarnation.
-    running: bool = False
-    starts: int = 0
-    restarts: int = 0
-    last_exit: ExitInfo | None = None
-    started_at: float | None = None
-    next_start_at: float | None = None
-    # Backoff delay of the next launch made by the start pipeline.
-    pending_delay: float = 0.0
-    # The running node of a supervisor child (kept after it ends, for snapshots).
-    node: _Node | None = None
-    # Callers waiting for the current launch to settle (started or ended).
-    waiters: list[trio.Event] = attrs.Factory(list)
-    # Child(graceful_stop=True): precomputed, read on every launch.
-    graceful: bool = attrs.field(init=False)
-
-    def __attrs_post_init__(self) -> None:
-        self.graceful = isinstance(self.spec, Child) and self.spec.graceful_stop
-
-    @property
-    def active(self) -> bool:
-        return self.scope is not None
-
-    def settle(self) -> None:
-        waiters, self.waiters = self.waiters, []
-        for event in waiters:
-            event.set()
-
-    def snapshot(self, now: float) -> NodeSnapshot:
-        spec = self.spec
-        children: tuple[NodeSnapshot, ...] = ()
-        strategy = None
-        if isinstance(spec, Supervisor):
-            strategy = spec.strategy.value
-        elif isinstance(spec, DynamicSupervisor):
-            strategy = Strategy.ONE_FOR_ONE.value
-        if self.node is not None:
-            children = tuple(s.snapshot(now) for s in self.node.slots.values())
-        up = self.state is State.RUNNING and self.started_at is not None
-        return NodeSnapshot(
-            path=self.path,
-            name=spec.name,
-            kind=_KIND[type(spec)],
-            state=self.state,
-            restart=spec.restart.value,
-            significant=spec.significant,
-            starts=self.starts,
-            restarts=self.restarts,
-            last_exit=self.last_exit,
-            started_at=self.started_at,
-            uptime=(now - self.started_at)
-            if up and self.started_at is not None
-            else None,
-            next_start_at=self.next_start_at,
-            strategy=strategy,
-            children=children,
-        )
-
-
-def make_slot(
-    spec: NodeSpec, path: str, index: int, backoff_owner: SupervisorSpec | None
-) -> _Slot:
-    """A slot for *spec*; its backoff comes from the supervisor that owns it."""
-    backoff = backoff_owner.backoff if backoff_owner is not None else Backoff()
-    return _Slot(
-        spec=spec,
-        path=path,
-        index=index,
-        log=_log.bind(path=path),
-        schedule=BackoffSchedule(backoff),
-    )
-
-
-class _TaskStatus:
-    """
-    The ``task_status`` a child receives: ``started()`` makes it count as started.
-
-    It follows `trio.TaskStatus`'s protocol. The supervisor does not block in
-    `trio.Nursery.start` while a child starts: a child that keeps failing to
-    start waits in backoff while the supervisor goes on handling everything else.
-    """
-
-    __slots__ = ("_called", "_node", "_scope", "_slot")
-
-    def __init__(self, node: _Node, slot: _Slot, scope: trio.CancelScope) -> None:
-        self._node = node
-        self._slot = slot
-        self._scope = scope
-        self._called = False
-
-    def started(self, value: object = None) -> None:
-        if self._called:
-            raise RuntimeError("called 'started' twice on the same task status")
-        self._called = True
-        self._scope.deadline = math.inf  # the start timeout no longer applies
-        self._node.on_started(self._slot, self._scope)
-
-
-def _exit_for_cancel(slot: _Slot, now: float) -> ExitInfo:
-    if slot.stopping or slot.running:
-        return ExitInfo(reason=Reason.SHUTDOWN, time=now)
-    return ExitInfo(reason=Reason.START_TIMEOUT, time=now)
 
 
 class _Node:
@@ -220,19 +84,19 @@ class _Node:
         # trio's clock, bound once: half the cost of trio.current_time() on the
         # restart path, and the same clock (a MockClock in tests).
         self._now = tree.now
-        self.log = _log.bind(path=path)
+        self.log = LOG.bind(path=path)
         self.dynamic = isinstance(spec, DynamicSupervisor)
         self.strategy = (
             spec.strategy if isinstance(spec, Supervisor) else Strategy.ONE_FOR_ONE
         )
         self.window = RestartWindow(spec.intensity, spec.period)
-        self.slots: dict[str, _Slot] = {}
+        self.slots: dict[str, Slot] = {}
         self._next_index = 0
         self._dynamic_serial = 0
         if isinstance(spec, Supervisor):
             for child in spec.children:
                 self._add_slot(child)
-        self._pending: list[_Slot] = []
+        self._pending: list[Slot] = []
         self._nursery: trio.Nursery | None = None
         self._jobs_send, self._jobs_recv = trio.open_memory_channel[
             Callable[[], Awaitable[None]]
@@ -343,7 +207,7 @@ class _Node:
 
     # ---- the start pipeline --------------------------------------------------
 
-    def _enqueue(self, slots: Iterable[_Slot]) -> None:
+    def _enqueue(self, slots: Iterable[Slot]) -> None:
         for slot in slots:
             if slot not in self._pending:
                 self._pending.append(slot)
@@ -364,13 +228,13 @@ class _Node:
         if not pending:
             self._started.set()
 
-    def is_settling(self, slot: _Slot) -> bool:
+    def is_settling(self, slot: Slot) -> bool:
         """Is a start of *slot* still on its way (queued, launched, not started)?"""
         if self.closing:
             return False
         return slot in self._pending or (slot.active and not slot.running)
 
-    def _drop_pending(self, slot: _Slot) -> None:
+    def _drop_pending(self, slot: Slot) -> None:
         if slot in self._pending:
             was_head = self._pending[0] is slot
             self._pending.remove(slot)
@@ -379,7 +243,7 @@ class _Node:
 
     # ---- incarnations --------------------------------------------------------
 
-    def _launch(self, slot: _Slot, delay: float) -> None:
+    def _launch(self, slot: Slot, delay: float) -> None:
         if self.closing or self._nursery is None:
             return
         scope = trio.CancelScope()
@@ -395,7 +259,7 @@ class _Node:
         self._nursery.start_soon(self._incarnation, slot, scope, delay)
 
     async def _incarnation(
-        self, slot: _Slot, scope: trio.CancelScope, delay: float
+        self, slot: Slot, scope: trio.CancelScope, delay: float
     ) -> None:
         CURRENT_SLOT.set(slot)
         exit_info: ExitInfo | None = None
@@ -409,7 +273,7 @@ class _Node:
                     await trio.lowlevel.checkpoint_if_cancelled()
                 await self._call_target(slot, scope)
             if scope.cancelled_caught:
-                exit_info = _exit_for_cancel(slot, self._now())
+                exit_info = exit_for_cancel(slot, self._now())
             else:
                 exit_info = ExitInfo(reason=Reason.NORMAL, time=self._now())
         except Exception as exc:
@@ -434,7 +298,7 @@ class _Node:
         finally:
             self.on_exit(slot, scope, exit_info)
 
-    async def _call_target(self, slot: _Slot, scope: trio.CancelScope) -> None:
+    async def _call_target(self, slot: Slot, scope: trio.CancelScope) -> None:
         spec = slot.spec
         if isinstance(spec, Child):
             if spec.takes_task_status:
@@ -442,7 +306,7 @@ class _Node:
                 slot.next_start_at = None
                 self.tree.bump()
                 scope.deadline = self._now() + spec.start_timeout
-                status = _TaskStatus(self, slot, scope)
+                status = TaskStatus(self, slot, scope)
                 await spec.target(*spec.args, task_status=status, **spec.kwargs)
             else:
                 self.on_started(slot, scope)
@@ -453,9 +317,9 @@ class _Node:
             node = _Node(spec, slot.path, self.tree)
             slot.node = node
             self.tree.bump()
-            await node.run(_TaskStatus(self, slot, scope))
+            await node.run(TaskStatus(self, slot, scope))
 
-    def on_started(self, slot: _Slot, scope: trio.CancelScope) -> None:
+    def on_started(self, slot: Slot, scope: trio.CancelScope) -> None:
         """The current incarnation of *slot* counts as started."""
         if slot.scope is not scope or slot.stopping:
             return
@@ -478,7 +342,7 @@ class _Node:
             slot.settle()
 
     def on_exit(
-        self, slot: _Slot, scope: trio.CancelScope, exit_info: ExitInfo | None
+        self, slot: Slot, scope: trio.CancelScope, exit_info: ExitInfo | None
     ) -> None:
         """An incarnation of *slot* ended: decide and act, synchronously."""
         was_running = slot.running
@@ -528,7 +392,7 @@ class _Node:
         else:
             self._sweep(slot, delay)
 
-    def _stopped(self, slot: _Slot, exit_info: ExitInfo | None) -> None:
+    def _stopped(self, slot: Slot, exit_info: ExitInfo | None) -> None:
         slot.stopping = False
         if (
             exit_info is not None
@@ -542,7 +406,7 @@ class _Node:
         slot.log.info("child_stopped")
         self.tree.bump()
 
-    def _ended(self, slot: _Slot, exit_info: ExitInfo) -> None:
+    def _ended(self, slot: Slot, exit_info: ExitInfo) -> None:
         """*slot* ended for good (its restart type says so)."""
         slot.state = State.FAILED if exit_info.abnormal else State.STOPPED
         self.tree.bump()
@@ -552,7 +416,7 @@ class _Node:
         if slot.spec.significant:
             self._significant_ended(slot)
 
-    def _significant_ended(self, slot: _Slot) -> None:
+    def _significant_ended(self, slot: Slot) -> None:
         spec = self.spec
         assert isinstance(spec, Supervisor)  # dynamic templates cannot be significant
         if spec.auto_shutdown is AutoShutdown.ALL_SIGNIFICANT and any(
@@ -579,7 +443,7 @@ class _Node:
         )
         self.begin_close()
 
-    def _sweep(self, slot: _Slot, delay: float) -> None:
+    def _sweep(self, slot: Slot, delay: float) -> None:
         entries = [
             PlanEntry(s.spec.name, s.spec.restart, s.active)
             for s in self.slots.values()
@@ -605,7 +469,7 @@ class _Node:
 
     # ---- stopping ------------------------------------------------------------
 
-    async def stop_slot(self, slot: _Slot) -> None:
+    async def stop_slot(self, slot: Slot) -> None:
         """
         Stop *slot*'s incarnation and wait for it: graceful request first if the
         child opted in, then cancellation; past its shutdown bound it is reported
@@ -638,13 +502,13 @@ class _Node:
 
     # ---- live changes (called through Tree) ----------------------------------
 
-    def _add_slot(self, spec: NodeSpec) -> _Slot:
+    def _add_slot(self, spec: NodeSpec) -> Slot:
         slot = make_slot(spec, f"{self.path}/{spec.name}", self._next_index, self.spec)
         self._next_index += 1
         self.slots[spec.name] = slot
         return slot
 
-    def slot(self, name: str) -> _Slot:
+    def slot(self, name: str) -> Slot:
         try:
             return self.slots[name]
         except KeyError:
@@ -654,7 +518,7 @@ class _Node:
 
     def add_child(
         self, spec: NodeSpec | None, args: tuple[Any, ...], name: str | None
-    ) -> _Slot:
+    ) -> Slot:
         """Add a child (from *spec*, or the dynamic template) and queue its start."""
         if self.closing:
             raise TreeNotRunning(f"{self.path}: the supervisor is stopping")
@@ -734,7 +598,7 @@ class _Node:
             if name not in self.slots:
                 return name
 
-    async def terminate(self, slot: _Slot) -> None:
+    async def terminate(self, slot: Slot) -> None:
         """Stop *slot* and keep its spec (dynamic children are removed)."""
         self._drop_pending(slot)
         await self.stop_slot(slot)
@@ -742,14 +606,14 @@ class _Node:
             self.slots.pop(slot.spec.name, None)
             self.tree.bump()
 
-    async def restart(self, slot: _Slot) -> None:
+    async def restart(self, slot: Slot) -> None:
         """Stop *slot* if it runs, then start it again (no backoff, not counted)."""
         self._drop_pending(slot)
         await self.stop_slot(slot)
         slot.pending_delay = 0.0
         self._enqueue([slot])
 
-    def delete(self, slot: _Slot) -> None:
+    def delete(self, slot: Slot) -> None:
         if slot.active or slot in self._pending:
             raise ChildRunning(
                 f"{slot.path}: is running; terminate it before deleting it"

@@ -18,7 +18,8 @@ from ._errors import (
     TooManyRestarts,
     TreeNotRunning,
 )
-from ._node import StartedHandle, _Node, _Slot, make_slot
+from ._node import _Node
+from ._slot import Slot, StartedHandle, make_slot
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State, TreeSnapshot
 from ._spec import Child, DynamicSupervisor, NodeSpec, Supervisor, SupervisorSpec
 
@@ -236,14 +237,14 @@ class Tree:
             raise TreeNotRunning(f"{path}: the supervisor is stopping")
         return node
 
-    def _child(self, path: str) -> tuple[_Node, _Slot]:
+    def _child(self, path: str) -> tuple[_Node, Slot]:
         parent, sep, name = path.rpartition("/")
         if not sep:
             raise NotSupported(f"{path}: is the root; use Tree.stop() to stop the tree")
         node = self._node(parent)
         return node, node.slot(name)
 
-    async def _settled(self, node: _Node, slot: _Slot) -> None:
+    async def _settled(self, node: _Node, slot: Slot) -> None:
         if not node.is_settling(slot):
             return
         event = trio.Event()

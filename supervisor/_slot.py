@@ -1,0 +1,170 @@
+"""
+A child of a supervisor node across its incarnations (`Slot`), and the
+``task_status`` a child gets. Plain state; the node drives it.
+"""
+
+from __future__ import annotations
+
+import math
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+import structlog
+import trio
+
+from ._delays import BackoffSchedule
+from ._snapshot import ExitInfo, NodeSnapshot, Reason, State
+from ._spec import (
+    Backoff,
+    Child,
+    DynamicSupervisor,
+    NodeSpec,
+    Strategy,
+    Supervisor,
+    SupervisorSpec,
+)
+
+if TYPE_CHECKING:
+    from ._node import _Node
+
+LOG = structlog.get_logger("supervisor")
+
+# The slot of the supervised child whose code is running; trio copies context
+# into the tasks a child spawns, so its helpers see it too.
+CURRENT_SLOT: ContextVar[Slot] = ContextVar("supervisor_current_slot")
+
+_KIND = {
+    Child: "worker",
+    Supervisor: "supervisor",
+    DynamicSupervisor: "dynamic_supervisor",
+}
+
+
+class StartedHandle(Protocol):
+    """What a node's run() is told to call once all its children have started."""
+
+    def started(self) -> None: ...
+
+
+@attrs.define(eq=False)
+class Slot:
+    """One child of a node, across all its incarnations."""
+
+    spec: NodeSpec
+    path: str
+    # Position in start order; stops go in reverse of it.
+    index: int
+    log: Any
+    schedule: BackoffSchedule
+    state: State = State.STOPPED
+    # The current incarnation's scope; None while no incarnation exists.
+    scope: trio.CancelScope | None = None
+    # Made by a stop that waits for the incarnation to end; set by _on_exit.
+    done: trio.Event | None = None
+    # Graceful-stop children only: set when the supervisor asks it to return.
+    stop_event: trio.Event | None = None
+    # The supervisor is stopping this incarnation: its end is not a crash.
+    stopping: bool = False
+    # Counted as started in the current incarnation.
+    running: bool = False
+    starts: int = 0
+    restarts: int = 0
+    last_exit: ExitInfo | None = None
+    started_at: float | None = None
+    next_start_at: float | None = None
+    # Backoff delay of the next launch made by the start pipeline.
+    pending_delay: float = 0.0
+    # The running node of a supervisor child (kept after it ends, for snapshots).
+    node: _Node | None = None
+    # Callers waiting for the current launch to settle (started or ended).
+    waiters: list[trio.Event] = attrs.Factory(list)
+    # Child(graceful_stop=True): precomputed, read on every launch.
+    graceful: bool = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.graceful = isinstance(self.spec, Child) and self.spec.graceful_stop
+
+    @property
+    def active(self) -> bool:
+        return self.scope is not None
+
+    def settle(self) -> None:
+        waiters, self.waiters = self.waiters, []
+        for event in waiters:
+            event.set()
+
+    def snapshot(self, now: float) -> NodeSnapshot:
+        spec = self.spec
+        children: tuple[NodeSnapshot, ...] = ()
+        strategy = None
+        if isinstance(spec, Supervisor):
+            strategy = spec.strategy.value
+        elif isinstance(spec, DynamicSupervisor):
+            strategy = Strategy.ONE_FOR_ONE.value
+        if self.node is not None:
+            children = tuple(s.snapshot(now) for s in self.node.slots.values())
+        up = self.state is State.RUNNING and self.started_at is not None
+        return NodeSnapshot(
+            path=self.path,
+            name=spec.name,
+            kind=_KIND[type(spec)],
+            state=self.state,
+            restart=spec.restart.value,
+            significant=spec.significant,
+            starts=self.starts,
+            restarts=self.restarts,
+            last_exit=self.last_exit,
+            started_at=self.started_at,
+            uptime=(now - self.started_at)
+            if up and self.started_at is not None
+            else None,
+            next_start_at=self.next_start_at,
+            strategy=strategy,
+            children=children,
+        )
+
+
+def make_slot(
+    spec: NodeSpec, path: str, index: int, backoff_owner: SupervisorSpec | None
+) -> Slot:
+    """A slot for *spec*; its backoff comes from the supervisor that owns it."""
+    backoff = backoff_owner.backoff if backoff_owner is not None else Backoff()
+    return Slot(
+        spec=spec,
+        path=path,
+        index=index,
+        log=LOG.bind(path=path),
+        schedule=BackoffSchedule(backoff),
+    )
+
+
+class TaskStatus:
+    """
+    The ``task_status`` a child receives: ``started()`` makes it count as started.
+
+    It follows `trio.TaskStatus`'s protocol. The supervisor does not block in
+    `trio.Nursery.start` while a child starts: a child that keeps failing to
+    start waits in backoff while the supervisor goes on handling everything else.
+    """
+
+    __slots__ = ("_called", "_node", "_scope", "_slot")
+
+    def __init__(self, node: _Node, slot: Slot, scope: trio.CancelScope) -> None:
+        self._node = node
+        self._slot = slot
+        self._scope = scope
+        self._called = False
+
+    def started(self, value: object = None) -> None:
+        if self._called:
+            raise RuntimeError("called 'started' twice on the same task status")
+        self._called = True
+        self._scope.deadline = math.inf  # the start timeout no longer applies
+        self._node.on_started(self._slot, self._scope)
+
+
+def exit_for_cancel(slot: Slot, now: float) -> ExitInfo:
+    if slot.stopping or slot.running:
+        return ExitInfo(reason=Reason.SHUTDOWN, time=now)
+    return ExitInfo(reason=Reason.START_TIMEOUT, time=now)
