@@ -74,7 +74,7 @@ if TYPE_CHECKING:
     from ._tree import Tree
 
 
-class _Node:
+class Node:
     """A running supervisor node (static or dynamic)."""
 
     def __init__(self, spec: SupervisorSpec, path: str, tree: Tree) -> None:
@@ -314,7 +314,7 @@ class _Node:
         else:
             slot.state = State.STARTING
             slot.next_start_at = None
-            node = _Node(spec, slot.path, self.tree)
+            node = Node(spec, slot.path, self.tree)
             slot.node = node
             self.tree.bump()
             await node.run(TaskStatus(self, slot, scope))

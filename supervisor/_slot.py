@@ -26,7 +26,7 @@ from ._spec import (
 )
 
 if TYPE_CHECKING:
-    from ._node import _Node
+    from ._node import Node
 
 LOG = structlog.get_logger("supervisor")
 
@@ -76,7 +76,7 @@ class Slot:
     # Backoff delay of the next launch made by the start pipeline.
     pending_delay: float = 0.0
     # The running node of a supervisor child (kept after it ends, for snapshots).
-    node: _Node | None = None
+    node: Node | None = None
     # Callers waiting for the current launch to settle (started or ended).
     waiters: list[trio.Event] = attrs.Factory(list)
     # Child(graceful_stop=True): precomputed, read on every launch.
@@ -150,7 +150,7 @@ class TaskStatus:
 
     __slots__ = ("_called", "_node", "_scope", "_slot")
 
-    def __init__(self, node: _Node, slot: Slot, scope: trio.CancelScope) -> None:
+    def __init__(self, node: Node, slot: Slot, scope: trio.CancelScope) -> None:
         self._node = node
         self._slot = slot
         self._scope = scope

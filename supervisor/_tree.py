@@ -18,7 +18,7 @@ from ._errors import (
     TooManyRestarts,
     TreeNotRunning,
 )
-from ._node import _Node
+from ._node import Node
 from ._slot import Slot, StartedHandle, make_slot
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State, TreeSnapshot
 from ._spec import Child, DynamicSupervisor, NodeSpec, Supervisor, SupervisorSpec
@@ -62,7 +62,7 @@ class Tree:
         # A KeyboardInterrupt/SystemExit raised inside a child: re-raised at the root.
         self._fatal: BaseException | None = None
         self._root_slot = make_slot(spec, spec.name, 0, None)
-        self._root = _Node(spec, spec.name, self)
+        self._root = Node(spec, spec.name, self)
         self._root_slot.node = self._root
 
     # ---- internal hooks used by nodes ----------------------------------------
@@ -217,7 +217,7 @@ class Tree:
 
     # ---- addressing ----------------------------------------------------------
 
-    def _node(self, path: str) -> _Node:
+    def _node(self, path: str) -> Node:
         names = path.split("/")
         if names[0] != self._spec.name:
             raise ChildLookupError(
@@ -237,14 +237,14 @@ class Tree:
             raise TreeNotRunning(f"{path}: the supervisor is stopping")
         return node
 
-    def _child(self, path: str) -> tuple[_Node, Slot]:
+    def _child(self, path: str) -> tuple[Node, Slot]:
         parent, sep, name = path.rpartition("/")
         if not sep:
             raise NotSupported(f"{path}: is the root; use Tree.stop() to stop the tree")
         node = self._node(parent)
         return node, node.slot(name)
 
-    async def _settled(self, node: _Node, slot: Slot) -> None:
+    async def _settled(self, node: Node, slot: Slot) -> None:
         if not node.is_settling(slot):
             return
         event = trio.Event()
