@@ -13,6 +13,8 @@ from ._errors import (
     TooManyRestarts,
     TreeNotRunning,
 )
+from ._heartbeat import heartbeat
+from ._loopwatch import EventLoopHealth
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State, TreeSnapshot
 from ._spec import (
     AutoShutdown,
@@ -35,6 +37,7 @@ __all__ = [
     "ChildLookupError",
     "ChildRunning",
     "DynamicSupervisor",
+    "EventLoopHealth",
     "ExitInfo",
     "Jitter",
     "NodeSnapshot",
@@ -52,6 +55,7 @@ __all__ = [
     "Tree",
     "TreeNotRunning",
     "TreeSnapshot",
+    "heartbeat",
     "open_tree",
     "run",
     "stop_requested",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import trio
 
 from ._errors import NotInChild, NotSupported
-from ._slot import CURRENT_SLOT
+from ._heartbeat import CURRENT_CELL
 
 
 def stop_requested() -> trio.Event:
@@ -24,11 +24,12 @@ def stop_requested() -> trio.Event:
         NotInChild: Called outside a supervised child.
         NotSupported: The child did not opt in with ``graceful_stop=True``.
     """
-    slot = CURRENT_SLOT.get(None)
-    if slot is None:
+    cell = CURRENT_CELL.get(None)
+    if cell is None:
         raise NotInChild(
             "stop_requested() must be called from inside a supervised child"
         )
+    slot = cell.slot
     if slot.stop_event is None:
         raise NotSupported(
             f"{slot.path}: stop_requested() needs Child(graceful_stop=True); "

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
 import trio
@@ -43,20 +43,20 @@ from ._errors import (
     ChildExists,
     ChildLookupError,
     ChildRunning,
+    NotSupported,
     SpecError,
     TooManyChildren,
     TooManyRestarts,
     TreeNotRunning,
 )
+from ._heartbeat import CURRENT_CELL, BeatCell
 from ._intensity import RestartWindow
 from ._plan import PlanEntry, plan_restart, should_restart
 from ._slot import (
-    CURRENT_SLOT,
     LOG,
     Slot,
     StartedHandle,
     TaskStatus,
-    exit_for_cancel,
     make_slot,
 )
 from ._snapshot import ExitInfo, Reason, State
@@ -73,17 +73,27 @@ from ._spec import (
 if TYPE_CHECKING:
     from ._tree import Tree
 
+# A slot and the scope of one of its incarnations: a timer's target, stale
+# once the slot has moved on to another incarnation.
+_Incarnation: TypeAlias = tuple[Slot, trio.CancelScope]
+
 
 class Node:
     """A running supervisor node (static or dynamic)."""
 
-    def __init__(self, spec: SupervisorSpec, path: str, tree: Tree) -> None:
+    def __init__(
+        self, spec: SupervisorSpec, path: str, tree: Tree, *, is_root: bool = False
+    ) -> None:
         self.spec = spec
+        self.is_root = is_root
         self.path = path
         self.tree = tree
         # trio's clock, bound once: half the cost of trio.current_time() on the
         # restart path, and the same clock (a MockClock in tests).
         self._now = tree.now
+        self._watchdog = tree.watchdog
+        self._beat_clock = tree.beat_clock
+        self._beat_offset = tree.beat_offset
         self.log = LOG.bind(path=path)
         self.dynamic = isinstance(spec, DynamicSupervisor)
         self.strategy = (
@@ -157,6 +167,8 @@ class Node:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
                     nursery.start_soon(self._control_loop)
+                    if self.is_root:
+                        nursery.start_soon(self._watchdog.run)
                     self._enqueue(list(self.slots.values()))
         finally:
             self._started.set()
@@ -184,6 +196,8 @@ class Node:
         for slot in sorted(self.slots.values(), key=lambda s: s.index, reverse=True):
             await self.stop_slot(slot)
         self._jobs_send.close()
+        if self.is_root:
+            self._watchdog.stop()  # every stop in the tree is over: no bound left
 
     async def call(self, job: Callable[[], Awaitable[None]]) -> None:
         """Run *job* in the control task (after earlier jobs) and wait for it."""
@@ -261,7 +275,9 @@ class Node:
     async def _incarnation(
         self, slot: Slot, scope: trio.CancelScope, delay: float
     ) -> None:
-        CURRENT_SLOT.set(slot)
+        cell = BeatCell(slot, self._beat_clock, 0.0)
+        CURRENT_CELL.set(cell)
+        slot.cell = cell
         exit_info: ExitInfo | None = None
         try:
             with scope:
@@ -273,22 +289,11 @@ class Node:
                     await trio.lowlevel.checkpoint_if_cancelled()
                 await self._call_target(slot, scope)
             if scope.cancelled_caught:
-                exit_info = exit_for_cancel(slot, self._now())
+                exit_info = self._exit_for_cancel(slot)
             else:
                 exit_info = ExitInfo(reason=Reason.NORMAL, time=self._now())
         except Exception as exc:
-            _drop_own_frames(exc)
-            reason = (
-                Reason.ESCALATED if isinstance(exc, TooManyRestarts) else Reason.CRASH
-            )
-            exit_info = ExitInfo.from_exception(reason, self._now(), exc)
-            slot.log.warning(
-                "child_crashed",
-                reason=reason,  # a StrEnum: renders as its value
-                exc_type=exit_info.exc_type,
-                exc_message=exit_info.exc_message,
-                exc_info=exc,
-            )
+            exit_info = self._crashed(slot, exc)
         except BaseException as exc:
             if isinstance(exc, trio.Cancelled):
                 raise
@@ -298,6 +303,27 @@ class Node:
         finally:
             self.on_exit(slot, scope, exit_info)
 
+    def _crashed(self, slot: Slot, exc: Exception) -> ExitInfo:
+        _drop_own_frames(exc)
+        reason = Reason.ESCALATED if isinstance(exc, TooManyRestarts) else Reason.CRASH
+        exit_info = ExitInfo.from_exception(reason, self._now(), exc)
+        slot.log.warning(
+            "child_crashed",
+            reason=reason,  # a StrEnum: renders as its value
+            exc_type=exit_info.exc_type,
+            exc_message=exit_info.exc_message,
+            exc_info=exc,
+        )
+        return exit_info
+
+    def _exit_for_cancel(self, slot: Slot) -> ExitInfo:
+        """The incarnation was cancelled by the supervisor, the watchdog or a test."""
+        if slot.injected is not None and not slot.stopping:
+            injected, slot.injected = slot.injected, None
+            return self._crashed(slot, injected)
+        reason = slot.cancel_reason or Reason.SHUTDOWN
+        return ExitInfo(reason=reason, time=self._now())
+
     async def _call_target(self, slot: Slot, scope: trio.CancelScope) -> None:
         spec = slot.spec
         if isinstance(spec, Child):
@@ -305,7 +331,9 @@ class Node:
                 slot.state = State.STARTING
                 slot.next_start_at = None
                 self.tree.bump()
-                scope.deadline = self._now() + spec.start_timeout
+                slot.start_timer = self._watchdog.call_at(
+                    self._now() + spec.start_timeout, self._start_overdue, (slot, scope)
+                )
                 status = TaskStatus(self, slot, scope)
                 await spec.target(*spec.args, task_status=status, **spec.kwargs)
             else:
@@ -329,6 +357,16 @@ class Node:
         slot.started_at = now
         slot.next_start_at = None
         slot.starts += 1
+        if slot.start_timer is not None:
+            self._watchdog.cancel(slot.start_timer)
+            slot.start_timer = None
+        timeout = slot.heartbeat_timeout
+        if timeout is not None and slot.cell is not None:
+            # Starting counts as the first beat: the next is due a timeout later.
+            slot.cell.at = self._beat_clock()
+            slot.beat_timer = self._watchdog.call_at(
+                now + timeout, self._beat_due, slot.cell
+            )
         if slot.starts == 1:
             slot.log.info("child_started")
         else:
@@ -341,15 +379,78 @@ class Node:
         if slot.waiters:
             slot.settle()
 
+    # ---- watchdog timers (called by the tree's watchdog task) ----------------
+
+    def _start_overdue(self, target: _Incarnation, now: float) -> None:
+        slot, scope = target
+        if slot.scope is scope and not slot.running and not slot.stopping:
+            slot.start_timer = None
+            self._cancel(slot, scope, Reason.START_TIMEOUT)
+
+    def _beat_due(self, cell: BeatCell, now: float) -> float | None:
+        slot = cell.slot
+        timeout = slot.heartbeat_timeout
+        if (
+            slot.cell is not cell
+            or not slot.running
+            or slot.stopping
+            or timeout is None
+        ):
+            return None
+        beat = cell.at if slot.frozen_beat is None else slot.frozen_beat
+        expiry = beat + self._beat_offset + timeout
+        if expiry > now:
+            return expiry  # it beat since: check again when that beat expires
+        slot.beat_timer = None
+        slot.missed_heartbeats += 1
+        slot.log.warning(
+            "child_hung",
+            heartbeat_timeout=timeout,
+            last_beat_age=now - expiry + timeout,
+        )
+        if slot.scope is not None:
+            self._cancel(slot, slot.scope, Reason.HEARTBEAT_TIMEOUT)
+        return None
+
+    def _cancel(self, slot: Slot, scope: trio.CancelScope, reason: Reason) -> None:
+        slot.cancel_reason = reason
+        scope.cancel()
+
+    def freeze_heartbeat(self, slot: Slot) -> None:
+        """From now on ignore *slot*'s beats, as if it hung (supervisor.testing)."""
+        if slot.cell is None or not slot.running:
+            raise ChildRunning(f"{slot.path}: is not running; nothing to hang")
+        if slot.heartbeat_timeout is None:
+            raise NotSupported(
+                f"{slot.path}: has no heartbeat_timeout; a hang would go unnoticed"
+            )
+        slot.frozen_beat = slot.cell.at
+
+    def inject(self, slot: Slot, exc: Exception) -> None:
+        """Make *slot*'s running incarnation crash with *exc* (supervisor.testing)."""
+        if slot.scope is None:
+            raise ChildRunning(f"{slot.path}: is not running; nothing to crash")
+        slot.injected = exc
+        slot.scope.cancel()
+
     def on_exit(
         self, slot: Slot, scope: trio.CancelScope, exit_info: ExitInfo | None
     ) -> None:
         """An incarnation of *slot* ended: decide and act, synchronously."""
         was_running = slot.running
         slot.scope = None
+        slot.cell = None
         slot.running = False
         slot.next_start_at = None
         slot.stop_event = None
+        slot.cancel_reason = None
+        slot.injected = None
+        slot.frozen_beat = None
+        watchdog = self._watchdog
+        for timer in (slot.start_timer, slot.beat_timer, slot.stop_timer):
+            if timer is not None:
+                watchdog.cancel(timer)
+        slot.start_timer = slot.beat_timer = slot.stop_timer = None
         if slot.done is not None:
             slot.done.set()
             slot.done = None
@@ -481,24 +582,46 @@ class Node:
             return
         slot.stopping = True
         done = slot.done = trio.Event()
-        bound = slot.spec.shutdown if slot.spec.shutdown is not None else math.inf
         slot.state = State.STOPPING
         slot.log.debug("child_stopping", shutdown=slot.spec.shutdown)
         self.tree.bump()
         if slot.stop_event is not None and slot.running:
             slot.stop_event.set()
-            with trio.move_on_after(bound):
-                await done.wait()
-            if done.is_set():
-                return
-        scope.cancel()
-        with trio.move_on_after(bound):
-            await done.wait()
-        if not done.is_set():
+            self._bound_stop(slot, scope, self._grace_over)
+        else:
+            self._cancel_for_stop(slot, scope)
+        await done.wait()
+
+    def _bound_stop(
+        self,
+        slot: Slot,
+        scope: trio.CancelScope,
+        then: Callable[[_Incarnation, float], None],
+    ) -> None:
+        bound = slot.spec.shutdown
+        if bound is not None:
+            self._watchdog.cancel(slot.stop_timer)
+            slot.stop_timer = self._watchdog.call_at(
+                self._now() + bound, then, (slot, scope)
+            )
+
+    def _cancel_for_stop(self, slot: Slot, scope: trio.CancelScope) -> None:
+        self._cancel(slot, scope, Reason.SHUTDOWN)
+        self._bound_stop(slot, scope, self._stop_overdue)
+
+    def _grace_over(self, target: _Incarnation, now: float) -> None:
+        slot, scope = target
+        if slot.scope is scope:
+            slot.stop_timer = None
+            self._cancel_for_stop(slot, scope)
+
+    def _stop_overdue(self, target: _Incarnation, now: float) -> None:
+        slot, scope = target
+        if slot.scope is scope:
+            slot.stop_timer = None
             slot.state = State.UNSTOPPED
             slot.log.error("child_unstopped", shutdown=slot.spec.shutdown)
             self.tree.bump()
-            await done.wait()
 
     # ---- live changes (called through Tree) ----------------------------------
 

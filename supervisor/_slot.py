@@ -5,8 +5,6 @@ A child of a supervisor node across its incarnations (`Slot`), and the
 
 from __future__ import annotations
 
-import math
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -14,6 +12,7 @@ import structlog
 import trio
 
 from ._delays import BackoffSchedule
+from ._heartbeat import BeatCell
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State
 from ._spec import (
     Backoff,
@@ -24,15 +23,12 @@ from ._spec import (
     Supervisor,
     SupervisorSpec,
 )
+from ._watchdog import Timer
 
 if TYPE_CHECKING:
     from ._node import Node
 
 LOG = structlog.get_logger("supervisor")
-
-# The slot of the supervised child whose code is running; trio copies context
-# into the tasks a child spawns, so its helpers see it too.
-CURRENT_SLOT: ContextVar[Slot] = ContextVar("supervisor_current_slot")
 
 _KIND = {
     Child: "worker",
@@ -79,11 +75,29 @@ class Slot:
     node: Node | None = None
     # Callers waiting for the current launch to settle (started or ended).
     waiters: list[trio.Event] = attrs.Factory(list)
-    # Child(graceful_stop=True): precomputed, read on every launch.
+    # The current incarnation as its code sees it (heartbeats land here); None
+    # between incarnations. Fault injection may swap it for a detached cell.
+    cell: BeatCell | None = None
+    # Why the supervisor cancelled the current incarnation, if it did.
+    cancel_reason: Reason | None = None
+    # An exception a test injected (supervisor.testing): the cancel is a crash.
+    injected: Exception | None = None
+    # A test froze the heartbeat at this raw time (supervisor.testing.hang).
+    frozen_beat: float | None = None
+    # Incarnations cancelled for a missed heartbeat; only grows.
+    missed_heartbeats: int = 0
+    # Pending watchdog timers of the current incarnation.
+    start_timer: Timer | None = None
+    beat_timer: Timer | None = None
+    stop_timer: Timer | None = None
+    # Child(graceful_stop=True) and Child.heartbeat_timeout: read on every launch.
     graceful: bool = attrs.field(init=False)
+    heartbeat_timeout: float | None = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.graceful = isinstance(self.spec, Child) and self.spec.graceful_stop
+        child = self.spec if isinstance(self.spec, Child) else None
+        self.graceful = child is not None and child.graceful_stop
+        self.heartbeat_timeout = None if child is None else child.heartbeat_timeout
 
     @property
     def active(self) -> bool:
@@ -94,7 +108,7 @@ class Slot:
         for event in waiters:
             event.set()
 
-    def snapshot(self, now: float) -> NodeSnapshot:
+    def snapshot(self, now: float, beat_offset: float) -> NodeSnapshot:
         spec = self.spec
         children: tuple[NodeSnapshot, ...] = ()
         strategy = None
@@ -103,8 +117,17 @@ class Slot:
         elif isinstance(spec, DynamicSupervisor):
             strategy = Strategy.ONE_FOR_ONE.value
         if self.node is not None:
-            children = tuple(s.snapshot(now) for s in self.node.slots.values())
+            children = tuple(
+                s.snapshot(now, beat_offset) for s in self.node.slots.values()
+            )
         up = self.state is State.RUNNING and self.started_at is not None
+        beat_age = None
+        if (
+            self.heartbeat_timeout is not None
+            and self.running
+            and self.cell is not None
+        ):
+            beat_age = now - (self.cell.at + beat_offset)
         return NodeSnapshot(
             path=self.path,
             name=spec.name,
@@ -120,6 +143,9 @@ class Slot:
             if up and self.started_at is not None
             else None,
             next_start_at=self.next_start_at,
+            heartbeat_timeout=self.heartbeat_timeout,
+            heartbeat_age=beat_age,
+            missed_heartbeats=self.missed_heartbeats,
             strategy=strategy,
             children=children,
         )
@@ -160,11 +186,4 @@ class TaskStatus:
         if self._called:
             raise RuntimeError("called 'started' twice on the same task status")
         self._called = True
-        self._scope.deadline = math.inf  # the start timeout no longer applies
         self._node.on_started(self._slot, self._scope)
-
-
-def exit_for_cancel(slot: Slot, now: float) -> ExitInfo:
-    if slot.stopping or slot.running:
-        return ExitInfo(reason=Reason.SHUTDOWN, time=now)
-    return ExitInfo(reason=Reason.START_TIMEOUT, time=now)

@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 
 import attrs
 
+from ._loopwatch import UNWATCHED, EventLoopHealth
+
 
 class State(enum.StrEnum):
     """Where a node is in its life."""
@@ -118,6 +120,9 @@ class NodeSnapshot:
     started_at: float | None  # trio clock, current incarnation
     uptime: float | None  # seconds in the current incarnation while running
     next_start_at: float | None  # trio clock, while in backoff
+    heartbeat_timeout: float | None = None  # workers with a heartbeat only
+    heartbeat_age: float | None = None  # seconds since the last beat, while running
+    missed_heartbeats: int = 0  # incarnations cancelled for a missed beat
     strategy: str | None = None  # supervisors only
     children: tuple[NodeSnapshot, ...] = ()
 
@@ -141,6 +146,9 @@ class NodeSnapshot:
             "started_at": self.started_at,
             "uptime": self.uptime,
             "next_start_at": self.next_start_at,
+            "heartbeat_timeout": self.heartbeat_timeout,
+            "heartbeat_age": self.heartbeat_age,
+            "missed_heartbeats": self.missed_heartbeats,
             "strategy": self.strategy,
             "children": [c.as_dict() for c in self.children],
         }
@@ -158,6 +166,7 @@ class TreeSnapshot:
     version: int
     time: float  # trio clock when taken
     root: NodeSnapshot
+    event_loop: EventLoopHealth = UNWATCHED
 
     def node(self, path: str) -> NodeSnapshot:
         """The node at *path* (``root/db/pool``); LookupError if there is none."""
@@ -171,4 +180,9 @@ class TreeSnapshot:
         return self.root.walk()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "time": self.time, "root": self.root.as_dict()}
+        return {
+            "version": self.version,
+            "time": self.time,
+            "event_loop": self.event_loop.as_dict(),
+            "root": self.root.as_dict(),
+        }
