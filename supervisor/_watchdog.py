@@ -63,6 +63,8 @@ class Watchdog:
         if timer is not None and timer.alive:
             timer.alive = False
             self._dead += 1
+            if self._dead > _PRUNE_MIN and self._dead * 2 > len(self._heap):
+                self._prune()
 
     def _push(self, at: float, timer: Timer) -> None:
         self._seq += 1
@@ -91,8 +93,6 @@ class Watchdog:
             with trio.CancelScope(deadline=self._wake_at) as self._wake:
                 await trio.sleep_forever()
             self._fire_due(heap)
-            if self._dead > _PRUNE_MIN and self._dead * 2 > len(heap):
-                self._prune()
         self._wake = None
 
     def _fire_due(self, heap: list[tuple[float, int, Timer]]) -> None:

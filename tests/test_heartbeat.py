@@ -1,0 +1,352 @@
+"""
+Heartbeats and the watchdog, under an autojump MockClock: exact virtual times.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+import structlog
+import trio
+import trio.testing
+
+import supervisor
+from supervisor import (
+    Backoff,
+    Child,
+    Jitter,
+    Reason,
+    State,
+    Supervisor,
+    heartbeat,
+    open_tree,
+    testing,
+)
+
+EXACT = Backoff(initial=1, factor=2, max=8, jitter=Jitter.NONE)
+
+
+def beating(
+    log: list[tuple[str, float]],
+    name: str,
+    interval: float,
+    stop_at: float | None = None,
+) -> Any:
+    """A child beating every *interval* s until *stop_at*; records start and end times."""
+
+    async def child() -> None:
+        log.append(("start", trio.current_time()))
+        try:
+            while stop_at is None or trio.current_time() < stop_at:
+                heartbeat()
+                await trio.sleep(interval)
+            await trio.sleep_forever()
+        finally:
+            log.append(("end", trio.current_time()))
+
+    return child
+
+
+class TestHeartbeatTimeout:
+    async def test_steady_beats_are_never_cancelled(self, autojump_clock: Any) -> None:
+        """
+        Beating every 1 s with a 3 s timeout: never cancelled over 1,000 virtual seconds.
+        """
+        log: list[tuple[str, float]] = []
+        spec = Supervisor(
+            name="root",
+            children=[
+                Child(name="c", target=beating(log, "c", 1), heartbeat_timeout=3)
+            ],
+        )
+        async with open_tree(spec) as tree:
+            await trio.sleep(1000)
+            node = tree.snapshot().node("root/c")
+
+            assert (0, State.RUNNING, 1) == (
+                node.missed_heartbeats,
+                node.state,
+                node.starts,
+            )
+
+        assert [("start", 0), ("end", 1000)] == log
+
+    async def test_silent_child_is_cancelled_exactly_at_the_timeout(
+        self, autojump_clock: Any
+    ) -> None:
+        """
+        A child whose last beat is at t=10 is cancelled at t=13 and restarted after its backoff.
+        """
+        log: list[tuple[str, float]] = []
+        spec = Supervisor(
+            name="root",
+            backoff=EXACT,
+            children=[
+                Child(
+                    name="c",
+                    target=beating(log, "c", 1, stop_at=10.5),
+                    heartbeat_timeout=3,
+                )
+            ],
+        )
+        with structlog.testing.capture_logs() as logs:
+            async with open_tree(spec) as tree:
+                await trio.sleep(14.5)
+                node = tree.snapshot().node("root/c")
+
+        # Beats at t = 0, 1, ..., 10; cancelled at 13; backoff 1 s: restarted at 14.
+        assert [("start", 0), ("end", 13), ("start", 14)] == log[:3]
+        assert 1 == node.missed_heartbeats
+        assert node.last_exit is not None
+        assert Reason.HEARTBEAT_TIMEOUT == node.last_exit.reason
+        assert 13 == node.last_exit.time
+        hung = [e for e in logs if e["event"] == "child_hung"]
+        assert [3] == [e["last_beat_age"] for e in hung]
+        crashed = [e for e in logs if e["event"] == "child_crashed"]
+        assert ["heartbeat_timeout"] == [e["reason"] for e in crashed]
+
+    async def test_first_beat_is_due_a_timeout_after_start(
+        self, autojump_clock: Any
+    ) -> None:
+        """
+        A child that never beats is cancelled heartbeat_timeout after it counted as started.
+        """
+        ends: list[float] = []
+
+        async def ready_then_silent(
+            task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+        ) -> None:
+            await trio.sleep(2)
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                ends.append(trio.current_time())
+
+        spec = Supervisor(
+            name="root",
+            backoff=Backoff(initial=100, max=100, jitter=Jitter.NONE),
+            children=[Child(name="c", target=ready_then_silent, heartbeat_timeout=5)],
+        )
+        async with open_tree(spec):
+            await trio.sleep(10)
+
+        assert [7] == ends
+
+    async def test_beats_from_a_grandchild_task_count(
+        self, autojump_clock: Any
+    ) -> None:
+        """
+        A task spawned by a task the child spawned beats for the child.
+        """
+
+        async def grandchild() -> None:
+            while True:
+                heartbeat()
+                await trio.sleep(1)
+
+        async def helper() -> None:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(grandchild)
+
+        async def child() -> None:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(helper)
+
+        spec = Supervisor(
+            name="root", children=[Child(name="c", target=child, heartbeat_timeout=3)]
+        )
+        async with open_tree(spec) as tree:
+            await trio.sleep(100)
+
+            assert 0 == tree.snapshot().node("root/c").missed_heartbeats
+
+    async def test_snapshot_shows_age_and_timeout(self, autojump_clock: Any) -> None:
+        """
+        The snapshot shows the age of the last beat, the timeout and the miss count.
+        """
+        log: list[tuple[str, float]] = []
+        spec = Supervisor(
+            name="root",
+            children=[
+                Child(name="c", target=beating(log, "c", 2), heartbeat_timeout=5),
+                Child(name="plain", target=beating([], "p", 2)),
+            ],
+        )
+        async with open_tree(spec) as tree:
+            await trio.sleep(7)
+            snap = tree.snapshot()
+
+        c = snap.node("root/c")
+        assert (5, 1, 0) == (c.heartbeat_timeout, c.heartbeat_age, c.missed_heartbeats)
+        plain = snap.node("root/plain")
+        assert (None, None) == (plain.heartbeat_timeout, plain.heartbeat_age)
+        assert 1 == snap.as_dict()["root"]["children"][0]["heartbeat_age"]
+
+    async def test_heartbeat_outside_a_child_is_an_error(self) -> None:
+        """
+        heartbeat() outside a supervised child raises NotInChild with advice.
+        """
+        with pytest.raises(supervisor.NotInChild, match="inside a supervised child"):
+            heartbeat()
+
+    async def test_a_thousand_children_with_random_hangs(
+        self, autojump_clock: Any
+    ) -> None:
+        """
+        1,000 children, a random 10% hang at random times: each hung child is
+        cancelled exactly one timeout after its last beat; no live child ever is.
+        """
+        rng = random.Random(42)
+        # Phases and hang times on a 0.1 s grid: as random for the watchdog, and
+        # the MockClock then has ten wake-ups per second to jump to, not a thousand.
+        hang_at = {i: rng.randrange(50, 400) / 10 for i in rng.sample(range(1000), 100)}
+        interval, timeout = 1.0, 3.0
+        last_beat: dict[int, float] = {}
+        cancelled: dict[int, float] = {}
+
+        def worker(i: int) -> Any:
+            async def child() -> None:
+                offset = rng.randrange(10) / 10
+                await trio.sleep(offset)
+                try:
+                    while i not in hang_at or trio.current_time() < hang_at[i]:
+                        heartbeat()
+                        last_beat[i] = trio.current_time()
+                        await trio.sleep(interval)
+                    await trio.sleep_forever()
+                except trio.Cancelled:
+                    cancelled.setdefault(i, trio.current_time())
+                    raise
+
+            return child
+
+        spec = Supervisor(
+            name="root",
+            intensity=1000,
+            backoff=Backoff(initial=1000, max=1000, jitter=Jitter.NONE),
+            children=[
+                Child(name=f"w{i}", target=worker(i), heartbeat_timeout=timeout)
+                for i in range(1000)
+            ],
+        )
+        async with open_tree(spec) as tree:
+            await trio.sleep(50)
+            snap = tree.snapshot()
+
+        hung = {int(n.name[1:]) for n in snap.root.children if n.missed_heartbeats}
+        assert set(hang_at) == hung
+        assert set(hang_at) <= set(cancelled)
+        for i in hang_at:
+            assert last_beat[i] + timeout == cancelled[i]
+        # Only the stop at the end (t=50) cancelled the live children.
+        assert {50.0} == {t for i, t in cancelled.items() if i not in hang_at}
+
+
+class TestTestingHelpers:
+    def test_run_with_injected_hang_and_crash(self) -> None:
+        """
+        supervisor.testing.run drives a tree under a MockClock; hang() and crash() inject faults.
+        """
+        spec = Supervisor(
+            name="app",
+            intensity=10,
+            backoff=EXACT,
+            children=[
+                Child(name="poller", target=testing.beat_every(1), heartbeat_timeout=5),
+                Child(name="worker", target=testing.beat_every(1)),
+            ],
+        )
+
+        async def scenario(tree: supervisor.Tree) -> None:
+            await trio.sleep(10.5)
+            testing.hang(tree, "app/poller")  # last beat at 10: cancelled at 15
+            testing.crash(tree, "app/worker", ConnectionError("lost"))
+            await trio.sleep(5)
+
+        snap = testing.run(spec, scenario, duration=1)
+        poller, worker = snap.node("app/poller"), snap.node("app/worker")
+
+        assert (1, 15) == (
+            poller.missed_heartbeats,
+            poller.last_exit.time if poller.last_exit else None,
+        )
+        assert 16 == poller.started_at  # restarted after 1 s of backoff
+        assert worker.last_exit is not None
+        assert ("crash", "builtins.ConnectionError", "lost") == (
+            worker.last_exit.reason,
+            worker.last_exit.exc_type,
+            worker.last_exit.exc_message,
+        )
+        assert 16.5 == snap.time
+
+    def test_scripted_children(self) -> None:
+        """
+        beat_every(hang_at=) hangs by itself; crash_after() crashes on schedule.
+        """
+        spec = Supervisor(
+            name="app",
+            intensity=10,
+            backoff=Backoff(initial=100, max=100, jitter=Jitter.NONE),
+            children=[
+                Child(
+                    name="h",
+                    target=testing.beat_every(1, hang_at=4),
+                    heartbeat_timeout=2,
+                ),
+                Child(name="c", target=testing.crash_after(3)),
+            ],
+        )
+        snap = testing.run(spec, duration=10)
+
+        assert 5 == snap.node("app/h").last_exit.time  # type: ignore[union-attr]
+        assert "crashed after 3 s" == snap.node("app/c").last_exit.exc_message  # type: ignore[union-attr]
+
+    async def test_bad_injections_are_refused(self, autojump_clock: Any) -> None:
+        """
+        hang() needs a heartbeat_timeout; both need a running child at a real path.
+        """
+        spec = Supervisor(
+            name="app", children=[Child(name="w", target=testing.beat_every(1))]
+        )
+        async with open_tree(spec) as tree:
+            with pytest.raises(supervisor.NotSupported, match="no heartbeat_timeout"):
+                testing.hang(tree, "app/w")
+            with pytest.raises(supervisor.ChildLookupError):
+                testing.crash(tree, "app/nope")
+            await tree.terminate_child("app/w")
+            with pytest.raises(supervisor.ChildRunning, match="not running"):
+                testing.crash(tree, "app/w")
+
+
+class TestWatchdogBounds:
+    async def test_crash_loop_does_not_grow_the_timer_heap(
+        self, autojump_clock: Any
+    ) -> None:
+        """
+        Timers of ended incarnations are pruned: a crash loop of watched children
+        leaves the heap at the size of what is live.
+        """
+        count = 0
+
+        async def short_lived() -> None:
+            nonlocal count
+            count += 1
+            if count > 5000:
+                await trio.sleep_forever()
+            raise RuntimeError("boom")
+
+        spec = Supervisor(
+            name="root",
+            intensity=10**6,
+            backoff=Backoff(initial=0),
+            children=[Child(name="c", target=short_lived, heartbeat_timeout=60)],
+        )
+        async with open_tree(spec) as tree:
+            await trio.testing.wait_all_tasks_blocked()
+            watchdog = tree.watchdog
+
+            assert 1 == watchdog.pending
+            assert len(watchdog._heap) < 2100  # pruned each time dead > live and > 1024
