@@ -20,7 +20,7 @@ from supervisor import Child, Supervisor, open_tree
 def blocking_poller(ready: trio.Event) -> object:
     async def poll_with_a_blocking_call() -> None:
         await ready.wait()
-        time.sleep(0.5)  # the bug being caught: a sync call on the trio thread
+        time.sleep(0.5)  # noqa: ASYNC251 - the bug being caught: a sync call on the trio thread
         await trio.sleep_forever()
 
     return poll_with_a_blocking_call
