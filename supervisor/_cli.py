@@ -21,7 +21,7 @@ import trio
 
 from ._errors import TooManyRestarts
 from ._spec import DynamicSupervisor, Supervisor, SupervisorSpec
-from ._tree import Tree, open_tree
+from ._tree import Tree
 
 _log = structlog.get_logger("supervisor.cli")
 
@@ -98,11 +98,23 @@ def configure_logging(fmt: str, level: str) -> None:
 
 async def serve(spec: SupervisorSpec) -> None:
     """Run *spec* until it stops; SIGINT/SIGTERM stop it in order, a second one forces."""
+    # Signals are watched from the start, not only once the tree is up: a
+    # dependency that never comes up keeps the initial start retrying.
+    tree = Tree(spec, _private=True)
+    failure: list[BaseException] = []
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with open_tree(spec) as tree, trio.open_nursery() as nursery:
+        async with trio.open_nursery() as nursery:
             nursery.start_soon(_signals_task, tree, signals)
-            await tree.wait_stopped()
-            nursery.cancel_scope.cancel()
+            try:
+                await tree._run_root()
+            except trio.Cancelled:
+                raise
+            except BaseException as exc:  # raised bare below, not in a group
+                failure.append(exc)
+            finally:
+                nursery.cancel_scope.cancel()
+    if failure:
+        raise failure[0]
 
 
 async def _signals_task(tree: Tree, signals: AsyncIterator[int]) -> None:

@@ -31,9 +31,9 @@ class BackoffSchedule:
     """
     The delays before successive restarts of one child.
 
-    `next_delay` is called once per restart with how long the incarnation that
-    just ended had run; a run of at least ``reset_after`` seconds starts the
-    schedule over from ``initial``.
+    `note_run` is told how long each incarnation ran, however it ended; a run
+    of at least ``reset_after`` seconds starts the schedule over from
+    ``initial``. `next_delay` is called once per restart.
     """
 
     __slots__ = ("_gen", "_jitter", "_spec", "attempt")
@@ -60,10 +60,18 @@ class BackoffSchedule:
         self._gen = self._fresh()
         self.attempt = 0
 
-    def next_delay(self, ran_for: float) -> float:
-        """The delay before the next restart of a child that ran *ran_for* seconds."""
+    def note_run(self, ran_for: float) -> None:
+        """An incarnation ran *ran_for* seconds; a stable one resets the schedule."""
         if ran_for >= self._spec.reset_after:
             self.reset()
+
+    def next_delay(self, ran_for: float | None = None) -> float:
+        """
+        The delay before the next restart; *ran_for*, if given, is noted first
+        (the run that just ended, see `note_run`).
+        """
+        if ran_for is not None:
+            self.note_run(ran_for)
         self.attempt += 1
         delay = next(self._gen)
         # A zero delay means "no backoff" (OTP's instant restart): jitter would

@@ -13,8 +13,8 @@ class RestartWindow:
     """
     A sliding window over the restart times of one supervisor.
 
-    A restart at time *t* still counts at time *now* while ``now - t < period``
-    (OTP's ``add_restart``). `admit` records a restart and answers whether the
+    A restart at time *t* still counts at time *now* while ``now - t <= period``,
+    as in OTP's ``add_restart``. `admit` records a restart and answers whether the
     supervisor may go on: False once more than *intensity* restarts fall in the
     window. The window never holds more than ``intensity + 1`` times, so the
     cost of a restart does not grow with the supervisor's history.
@@ -34,10 +34,10 @@ class RestartWindow:
         times = self._times
         times.append(now)
         period = self._period
-        while now - times[0] >= period:
+        while now - times[0] > period:
             times.popleft()
         return len(times) <= self.intensity
 
     def count(self, now: float) -> int:
         """How many restarts still count at *now*."""
-        return sum(1 for t in self._times if now - t < self._period)
+        return sum(1 for t in self._times if now - t <= self._period)

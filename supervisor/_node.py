@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import attrs
 import trio
@@ -77,6 +77,8 @@ if TYPE_CHECKING:
 # once the slot has moved on to another incarnation.
 _Incarnation: TypeAlias = tuple[Slot, trio.CancelScope]
 
+T = TypeVar("T")
+
 
 class Node:
     """A running supervisor node (static or dynamic)."""
@@ -107,6 +109,9 @@ class Node:
             for child in spec.children:
                 self._add_slot(child)
         self._pending: list[Slot] = []
+        # Sweeps (and restart_child calls) still stopping children: while any
+        # is, the start queue waits, so start order holds across them.
+        self._held = 0
         self._nursery: trio.Nursery | None = None
         self._jobs_send, self._jobs_recv = trio.open_memory_channel[
             Callable[[], Awaitable[None]]
@@ -133,6 +138,9 @@ class Node:
                     await self._started.wait()
                     if not self.closing:
                         self.log.info("supervisor_started")
+                    if self.failure is None and not self.tree.aborted:
+                        # Also when it is already closing (auto-shutdown or a
+                        # stop during the start): the start itself succeeded.
                         task_status.started()
                     await self._finished.wait()
                 except BaseException:
@@ -155,9 +163,6 @@ class Node:
             )
             raise self.failure
         self.log.info("supervisor_stopped")
-
-    async def wait_finished(self) -> None:
-        await self._finished.wait()
 
     async def _host(self) -> None:
         try:
@@ -186,10 +191,15 @@ class Node:
         if self.closing:
             return
         self.closing = True
+        for slot in self._pending:
+            if not slot.active:  # queued or waiting for a sweep: it will not start
+                slot.state = State.STOPPED
+                slot.next_start_at = None
         self._pending.clear()
         self._started.set()
         for slot in self.slots.values():
             slot.settle()  # callers waiting for a start that will not come
+        self.tree.bump()
         self.submit(self._close_job)
 
     async def _close_job(self) -> None:
@@ -199,16 +209,25 @@ class Node:
         if self.is_root:
             self._watchdog.stop()  # every stop in the tree is over: no bound left
 
-    async def call(self, job: Callable[[], Awaitable[None]]) -> None:
-        """Run *job* in the control task (after earlier jobs) and wait for it."""
+    def check_open(self) -> None:
         if self.closing:
             raise TreeNotRunning(f"{self.path}: the supervisor is stopping")
+
+    async def call(self, job: Callable[[], Awaitable[T]]) -> T:
+        """
+        Run *job* in the control task, after the jobs already queued (a sweep in
+        progress, say), and return its result: control calls are serialised with
+        restarts, as OTP's supervisor handles one message at a time.
+        """
+        self.check_open()
         done = trio.Event()
+        result: list[T] = []
         error: list[Exception] = []
 
         async def wrapped() -> None:
             try:
-                await job()
+                self.check_open()  # it may have begun closing while this waited
+                result.append(await job())
             except Exception as exc:  # handed to the caller, who re-raises it
                 error.append(exc)
             finally:
@@ -218,10 +237,21 @@ class Node:
         await done.wait()
         if error:
             raise error[0]
+        return result[0]
 
     # ---- the start pipeline --------------------------------------------------
 
     def _enqueue(self, slots: Iterable[Slot]) -> None:
+        """Queue *slots* for starting, in start order behind what is queued."""
+        if self.dynamic:
+            # A dynamic supervisor's children are independent of each other: a
+            # failing one must not hold up the next (OTP's simple_one_for_one).
+            for slot in slots:
+                if not slot.active:
+                    self._launch(slot, slot.pending_delay)
+                    slot.pending_delay = 0.0
+            self._started.set()  # it has no initial children to wait for
+            return
         for slot in slots:
             if slot not in self._pending:
                 self._pending.append(slot)
@@ -229,6 +259,9 @@ class Node:
         self._advance()
 
     def _advance(self) -> None:
+        """Launch the queue's head once the one before it has started."""
+        if self._held:
+            return  # a sweep is still stopping children; it advances when done
         pending = self._pending
         while pending and not self.closing:
             head = pending[0]
@@ -242,16 +275,35 @@ class Node:
         if not pending:
             self._started.set()
 
-    def is_settling(self, slot: Slot) -> bool:
-        """Is a start of *slot* still on its way (queued, launched, not started)?"""
-        if self.closing:
-            return False
-        return slot in self._pending or (slot.active and not slot.running)
+    def _hold(self) -> None:
+        self._held += 1
+
+    def _release(self) -> None:
+        self._held -= 1
+        self._advance()
+
+    def settle_event(self, slot: Slot) -> trio.Event:
+        """
+        An event set once *slot*'s pending start has settled: it started, its
+        attempt ended, it was dropped from the queue, or the node began closing.
+        """
+        event = trio.Event()
+        if self.closing or not (
+            slot in self._pending or (slot.active and not slot.running)
+        ):
+            event.set()
+        else:
+            slot.waiters.append(event)
+        return event
 
     def _drop_pending(self, slot: Slot) -> None:
         if slot in self._pending:
             was_head = self._pending[0] is slot
             self._pending.remove(slot)
+            if not slot.active:
+                slot.state = State.STOPPED
+                slot.next_start_at = None
+            slot.settle()  # a start_child caller waits for a start that will not come
             if was_head:
                 self._advance()
 
@@ -349,8 +401,8 @@ class Node:
 
     def on_started(self, slot: Slot, scope: trio.CancelScope) -> None:
         """The current incarnation of *slot* counts as started."""
-        if slot.scope is not scope or slot.stopping:
-            return
+        if slot.scope is not scope or slot.stopping or slot.cancel_reason is not None:
+            return  # too late: it is being stopped, or its start timed out
         now = self._now()
         slot.state = State.RUNNING
         slot.running = True
@@ -438,6 +490,14 @@ class Node:
     ) -> None:
         """An incarnation of *slot* ended: decide and act, synchronously."""
         was_running = slot.running
+        ran_for = (
+            self._now() - slot.started_at
+            if was_running and slot.started_at is not None
+            else 0.0
+        )
+        slot.schedule.note_run(
+            ran_for
+        )  # a stable run resets the backoff, however it ended
         slot.scope = None
         slot.cell = None
         slot.running = False
@@ -476,12 +536,7 @@ class Node:
             self.tree.bump()
             self._escalate(exit_info)
             return
-        ran_for = (
-            now - slot.started_at
-            if was_running and slot.started_at is not None
-            else 0.0
-        )
-        delay = slot.schedule.next_delay(ran_for)
+        delay = slot.schedule.next_delay()
         slot.restarts += 1
         slot.log.info(
             "child_restart_scheduled", delay=delay, attempt=slot.schedule.attempt
@@ -545,26 +600,35 @@ class Node:
         self.begin_close()
 
     def _sweep(self, slot: Slot, delay: float) -> None:
+        """
+        ONE_FOR_ALL / REST_FOR_ONE: stop the swept siblings (reverse order), then
+        start them again in order. The queue is held until the stops are done,
+        and everything to restart is queued at once, so a sibling waiting for
+        the sweep is never mistaken for a finished one.
+        """
+        queued = set(self._pending)
         entries = [
-            PlanEntry(s.spec.name, s.spec.restart, s.active)
+            PlanEntry(s.spec.name, s.spec.restart, s.active or s in queued)
             for s in self.slots.values()
         ]
         plan = plan_restart(self.strategy, entries, slot.spec.name)
         victims = [self.slots[name] for name in plan.stop]
-        for victim in victims:
-            victim.stopping = True  # their exits from here on are part of the sweep
         restart = [self.slots[name] for name in plan.start]
-        for s in restart:
-            if s in self._pending:
-                self._pending.remove(s)
+        for victim in victims:
+            if victim.active:
+                victim.stopping = True  # its exit from here on is part of the sweep
+            if victim not in restart and victim in self._pending:
+                self._pending.remove(victim)  # TEMPORARY: swept away for good
         slot.pending_delay = delay
         slot.state = State.BACKOFF
         self.tree.bump()
+        self._hold()
+        self._enqueue(restart)
 
         async def sweep() -> None:
             for victim in victims:
                 await self.stop_slot(victim)
-            self._enqueue(restart)
+            self._release()
 
         self.submit(sweep)
 
@@ -579,6 +643,9 @@ class Node:
         scope = slot.scope
         if scope is None:
             slot.stopping = False
+            return
+        if slot.done is not None:  # already being stopped (overlapping sweeps)
+            await slot.done.wait()
             return
         slot.stopping = True
         done = slot.done = trio.Event()
@@ -643,8 +710,7 @@ class Node:
         self, spec: NodeSpec | None, args: tuple[Any, ...], name: str | None
     ) -> Slot:
         """Add a child (from *spec*, or the dynamic template) and queue its start."""
-        if self.closing:
-            raise TreeNotRunning(f"{self.path}: the supervisor is stopping")
+        self.check_open()
         if isinstance(self.spec, DynamicSupervisor):
             spec = self._from_template(self.spec, spec, args, name)
         else:
@@ -725,24 +791,31 @@ class Node:
         """Stop *slot* and keep its spec (dynamic children are removed)."""
         self._drop_pending(slot)
         await self.stop_slot(slot)
-        if self.dynamic:
-            self.slots.pop(slot.spec.name, None)
+        if self.dynamic and self.slots.get(slot.spec.name) is slot:
+            del self.slots[slot.spec.name]
             self.tree.bump()
 
     async def restart(self, slot: Slot) -> None:
         """Stop *slot* if it runs, then start it again (no backoff, not counted)."""
-        self._drop_pending(slot)
-        await self.stop_slot(slot)
-        slot.pending_delay = 0.0
-        self._enqueue([slot])
+        self._hold()  # its later siblings keep waiting for it meanwhile
+        try:
+            if slot in self._pending:
+                self._pending.remove(slot)
+            await self.stop_slot(slot)
+            slot.pending_delay = 0.0
+            self._enqueue([slot])
+        finally:
+            self._release()
 
     def delete(self, slot: Slot) -> None:
         if slot.active or slot in self._pending:
             raise ChildRunning(
-                f"{slot.path}: is running; terminate it before deleting it"
+                f"{slot.path}: is running (or about to be restarted); "
+                "terminate it before deleting it"
             )
-        del self.slots[slot.spec.name]
-        self.tree.bump()
+        if self.slots.get(slot.spec.name) is slot:
+            del self.slots[slot.spec.name]
+            self.tree.bump()
 
 
 def _drop_own_frames(exc: BaseException) -> None:

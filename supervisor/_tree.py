@@ -87,6 +87,8 @@ class Tree:
         #: The cheapest read of the same clock, and its offset (see beat_clock).
         self.beat_clock, self.beat_offset = beat_clock(clock)
         self.watchdog = Watchdog(self.now)
+        # Set once the root has ended and its final state is recorded.
+        self._done = trio.Event()
         # Bumped on every change anywhere in the tree; snapshots carry it.
         self._version = 0
         # A KeyboardInterrupt/SystemExit raised inside a child: re-raised at the root.
@@ -99,6 +101,11 @@ class Tree:
 
     def bump(self) -> None:
         self._version += 1
+
+    @property
+    def aborted(self) -> bool:
+        """A KeyboardInterrupt or SystemExit from a child is stopping the tree."""
+        return self._fatal is not None
 
     def abort(self, exc: BaseException) -> None:
         if self._fatal is None:
@@ -130,6 +137,9 @@ class Tree:
         except TooManyRestarts as exc:
             slot.state = State.FAILED
             slot.last_exit = ExitInfo.from_exception(Reason.ESCALATED, self.now(), exc)
+            if self._fatal is not None:
+                # A KeyboardInterrupt/SystemExit from a child outranks giving up.
+                raise self._fatal from exc
             raise
         except BaseException:
             slot.state = State.STOPPED
@@ -142,6 +152,7 @@ class Tree:
             self.bump()
             if self._loopwatch is not None:
                 self._loopwatch.stop()
+            self._done.set()
         if self._fatal is not None:
             raise self._fatal
 
@@ -211,8 +222,16 @@ class Tree:
             SpecError: A spec given to a dynamic supervisor, or args to a static one.
         """
         node = self._node(path)
-        slot = node.add_child(spec, tuple(args), name)
-        await self._settled(node, slot)
+        extra = tuple(args)
+
+        async def add() -> tuple[Slot, trio.Event]:
+            slot = node.add_child(spec, extra, name)
+            # Registered before the child's task first runs: its first attempt
+            # cannot end unseen.
+            return slot, node.settle_event(slot)
+
+        slot, settled = await node.call(add)
+        await settled.wait()
         return slot.path
 
     async def terminate_child(self, path: str) -> None:
@@ -232,8 +251,13 @@ class Tree:
         counted against intensity. Returns once it has started or its start failed.
         """
         node, slot = self._child(path)
-        await node.call(lambda: node.restart(slot))
-        await self._settled(node, slot)
+
+        async def restart() -> trio.Event:
+            await node.restart(slot)
+            return node.settle_event(slot)
+
+        settled = await node.call(restart)
+        await settled.wait()
 
     async def delete_child(self, path: str) -> None:
         """
@@ -243,7 +267,11 @@ class Tree:
             ChildRunning: It still runs; `terminate_child` it first.
         """
         node, slot = self._child(path)
-        node.delete(slot)
+
+        async def delete() -> None:
+            node.delete(slot)
+
+        await node.call(delete)
 
     async def stop(self) -> None:
         """Stop the whole tree in reverse start order and wait until it has stopped."""
@@ -256,7 +284,7 @@ class Tree:
 
     async def wait_stopped(self) -> None:
         """Wait until the tree has stopped (by `stop`, auto_shutdown or giving up)."""
-        await self._root.wait_finished()
+        await self._done.wait()
 
     # ---- addressing ----------------------------------------------------------
 
@@ -286,13 +314,6 @@ class Tree:
             raise NotSupported(f"{path}: is the root; use Tree.stop() to stop the tree")
         node = self._node(parent)
         return node, node.slot(name)
-
-    async def _settled(self, node: Node, slot: Slot) -> None:
-        if not node.is_settling(slot):
-            return
-        event = trio.Event()
-        slot.waiters.append(event)
-        await event.wait()
 
 
 async def run(
@@ -329,9 +350,11 @@ async def open_tree(
     block is cancelled and `TooManyRestarts` is raised from the ``async with``.
     """
     tree = Tree(spec, loop_block_threshold=loop_block_threshold, _private=True)
-    # The root's failure, raised bare after the nursery closed (a nursery would
-    # wrap it in an ExceptionGroup).
+    # The root's failure and the block's own exception, raised bare after the
+    # nursery closed and the tree stopped (a nursery would wrap them in an
+    # ExceptionGroup, and `except KeyError` around the block would miss them).
     failure: list[BaseException] = []
+    body: list[BaseException] = []
     async with trio.open_nursery() as nursery:
         started = False
 
@@ -358,7 +381,13 @@ async def open_tree(
             started = True
             try:
                 yield tree
+            except trio.Cancelled:
+                raise  # it belongs to a cancel scope that will catch it
+            except BaseException as exc:  # re-raised below, after the ordered stop
+                body.append(exc)
             finally:
                 tree.request_stop()
+    if body:
+        raise body[0]
     if failure:
         raise failure[0]

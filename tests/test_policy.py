@@ -51,11 +51,11 @@ def admit_until_refused(window: RestartWindow, times: list[float]) -> list[bool]
 
 def naive_verdicts(times: list[float], intensity: int, period: float) -> list[bool]:
     """
-    Reference model: keep every restart time, count those with now - t < period.
+    Reference model: keep every restart time, count those with now - t <= period (OTP).
     """
     verdicts = []
     for i, now in enumerate(times):
-        recent = sum(1 for t in times[: i + 1] if now - t < period)
+        recent = sum(1 for t in times[: i + 1] if now - t <= period)
         verdicts.append(recent <= intensity)
         if not verdicts[-1]:
             break
@@ -107,11 +107,11 @@ class TestRestartWindow:
 
     @pytest.mark.parametrize(
         ("second", "expected"),
-        [(4.75, False), (5.0, True), (5.25, True)],
+        [(4.75, False), (5.0, False), (5.25, True)],
     )
     def test_boundary(self, second, expected):
         """
-        A restart exactly `period` ago no longer counts (now - t < period).
+        A restart exactly `period` ago still counts (OTP's add_restart: now - t <= period).
         """
         window = RestartWindow(intensity=1, period=5.0)
         window.admit(0.0)
@@ -141,7 +141,7 @@ class TestRestartWindow:
 
     @pytest.mark.parametrize(
         ("now", "expected"),
-        [(2.0, 3), (5.0, 2), (5.5, 2), (6.0, 1), (7.0, 0), (100.0, 0)],
+        [(2.0, 3), (5.0, 3), (5.5, 2), (6.0, 2), (7.0, 1), (7.5, 0), (100.0, 0)],
     )
     def test_count(self, now, expected):
         """
