@@ -520,6 +520,8 @@ class Node:
             self._stopped(slot, exit_info)
             return
         slot.last_exit = exit_info
+        if exit_info.reason is Reason.ESCALATED:
+            slot.gave_up += 1
         if exit_info.reason is Reason.NORMAL:
             slot.log.info("child_exited")
         elif (
@@ -538,6 +540,8 @@ class Node:
             return
         delay = slot.schedule.next_delay()
         slot.restarts += 1
+        by_reason = slot.restarts_by_reason
+        by_reason[exit_info.reason] = by_reason.get(exit_info.reason, 0) + 1
         slot.log.info(
             "child_restart_scheduled", delay=delay, attempt=slot.schedule.attempt
         )

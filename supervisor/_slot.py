@@ -84,6 +84,10 @@ class Slot:
     injected: Exception | None = None
     # A test froze the heartbeat at this raw time (supervisor.testing.hang).
     frozen_beat: float | None = None
+    # Restarts by the exit reason that caused them, and times this supervisor
+    # child gave up (TooManyRestarts): only grow, for metrics.
+    restarts_by_reason: dict[str, int] = attrs.Factory(dict)
+    gave_up: int = 0
     # Incarnations cancelled for a missed heartbeat; only grows.
     missed_heartbeats: int = 0
     # Pending watchdog timers of the current incarnation.
@@ -146,6 +150,8 @@ class Slot:
             heartbeat_timeout=self.heartbeat_timeout,
             heartbeat_age=beat_age,
             missed_heartbeats=self.missed_heartbeats,
+            restarts_by_reason=tuple(sorted(self.restarts_by_reason.items())),
+            intensity_exceeded=self.gave_up,
             strategy=strategy,
             children=children,
         )

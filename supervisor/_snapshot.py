@@ -123,6 +123,8 @@ class NodeSnapshot:
     heartbeat_timeout: float | None = None  # workers with a heartbeat only
     heartbeat_age: float | None = None  # seconds since the last beat, while running
     missed_heartbeats: int = 0  # incarnations cancelled for a missed beat
+    restarts_by_reason: tuple[tuple[str, int], ...] = ()  # (exit reason, restarts)
+    intensity_exceeded: int = 0  # supervisors: times it gave up (TooManyRestarts)
     strategy: str | None = None  # supervisors only
     children: tuple[NodeSnapshot, ...] = ()
 
@@ -149,6 +151,8 @@ class NodeSnapshot:
             "heartbeat_timeout": self.heartbeat_timeout,
             "heartbeat_age": self.heartbeat_age,
             "missed_heartbeats": self.missed_heartbeats,
+            "restarts_by_reason": dict(self.restarts_by_reason),
+            "intensity_exceeded": self.intensity_exceeded,
             "strategy": self.strategy,
             "children": [c.as_dict() for c in self.children],
         }

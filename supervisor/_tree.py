@@ -136,6 +136,7 @@ class Tree:
             await self._root.run(_Started())
         except TooManyRestarts as exc:
             slot.state = State.FAILED
+            slot.gave_up += 1
             slot.last_exit = ExitInfo.from_exception(Reason.ESCALATED, self.now(), exc)
             if self._fatal is not None:
                 # A KeyboardInterrupt/SystemExit from a child outranks giving up.

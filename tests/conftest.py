@@ -8,9 +8,22 @@ import pytest
 import structlog
 
 
+def _quiet_structlog() -> None:
+    # Events are rendered but not printed: cheap, and the same code paths run.
+    # structlog's default ConsoleRenderer formats every crash's traceback (with
+    # rich, when installed), which would dominate crash-loop tests. Tests that
+    # look at events use structlog.testing.capture_logs() on top of this.
+    structlog.configure(
+        processors=[structlog.processors.KeyValueRenderer()],
+        logger_factory=structlog.ReturnLoggerFactory(),
+        cache_logger_on_first_use=False,
+    )
+
+
 @pytest.fixture(autouse=True)
 def _fresh_structlog() -> Iterator[None]:
     # The CLI configures structlog globally (it is an application); keep one
     # test's configuration, and its captured streams, out of the next test.
+    _quiet_structlog()
     yield
     structlog.reset_defaults()

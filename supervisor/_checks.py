@@ -1,0 +1,296 @@
+"""
+Health checks: dependencies (databases, Redis, queues) and resources (memory,
+file descriptors, tasks), run in the background on their own schedule.
+
+A check is any async callable that raises on failure (or returns an
+`Observation` to report a measured value). Results follow Kubernetes probe
+semantics: a check turns *failing* after *failure_threshold* consecutive
+failures and *passing* again after *success_threshold* consecutive successes.
+Endpoints read the cached `CheckState`, so a probe storm never reaches the
+database.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import os
+import resource
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+import trio
+
+from ._errors import SpecError
+from ._spec import _check_name, _number, _positive, is_async_callable
+
+
+class Feeds(enum.Enum):
+    """Which verdict a check's failure affects."""
+
+    LIVENESS = "liveness"  # failing: restart the process (use sparingly)
+    READINESS = "readiness"  # failing: stop sending traffic
+    INFO = "info"  # failing: a warning only; verdicts stay up
+
+
+@attrs.frozen(kw_only=True)
+class Observation:
+    """What a check may return: a measured value, and whether it is only a warning."""
+
+    value: float | None = None
+    unit: str | None = None
+    warn: bool = False  # passing, but close to its limit (health+json "warn")
+    message: str | None = None
+
+
+CheckFn = Callable[[], Awaitable[Observation | None]]
+
+
+def _check_fn(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not is_async_callable(value):
+        raise SpecError(
+            instance.name, attribute.name, f"must be an async callable, got {value!r}"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Check:
+    """
+    A background check: ``await fn()`` every *interval* seconds, bounded by *timeout*.
+
+    Defaults follow Kubernetes probes (period 10 s, timeout 1 s, failure
+    threshold 3, success threshold 1). *component* and *measurement* name it in
+    ``application/health+json`` (``component:measurement``).
+    """
+
+    name: str = attrs.field(validator=_check_name)
+    fn: CheckFn = attrs.field(validator=_check_fn)
+    feeds: Feeds = Feeds.READINESS
+    interval: float = attrs.field(default=10.0, validator=_positive())
+    timeout: float = attrs.field(default=1.0, validator=_positive())
+    failure_threshold: int = attrs.field(
+        default=3, validator=_number(minimum=1, inclusive=True)
+    )
+    success_threshold: int = attrs.field(
+        default=1, validator=_number(minimum=1, inclusive=True)
+    )
+    component: str | None = None
+    measurement: str = "status"
+    component_type: str = "component"
+
+
+@attrs.define
+class CheckState:
+    """The cached result of one check; updated by its runner only."""
+
+    check: Check
+    # None until the first run finished: an unknown check is not passing.
+    up: bool | None = None
+    warn: bool = False
+    consecutive_failures: int = 0
+    consecutive_successes: int = 0
+    runs: int = 0
+    last_run: float | None = None  # trio clock
+    last_error: str | None = (
+        None  # exception type and message; shown only when authorised
+    )
+    observed_value: float | None = None
+    observed_unit: str | None = None
+
+    def record(
+        self, now: float, obs: Observation | None, error: BaseException | None
+    ) -> None:
+        self.runs += 1
+        self.last_run = now
+        check = self.check
+        if error is None:
+            self.consecutive_successes += 1
+            self.consecutive_failures = 0
+            self.last_error = None
+            self.warn = obs is not None and obs.warn
+            if obs is not None and obs.value is not None:
+                self.observed_value, self.observed_unit = obs.value, obs.unit
+            if (
+                self.up is not True
+                and self.consecutive_successes >= check.success_threshold
+            ):
+                self.up = True
+        else:
+            self.consecutive_failures += 1
+            self.consecutive_successes = 0
+            self.warn = False
+            self.last_error = f"{type(error).__name__}: {error}"
+            if isinstance(error, CheckFailed) and error.value is not None:
+                self.observed_value, self.observed_unit = error.value, error.unit
+            if self.up is not False and (
+                self.consecutive_failures >= check.failure_threshold or self.up is None
+            ):
+                self.up = False
+
+    def as_dict(self, *, details: bool) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.check.name,
+            "feeds": self.check.feeds.value,
+            "status": self.status,
+            "consecutive_failures": self.consecutive_failures,
+            "consecutive_successes": self.consecutive_successes,
+            "last_run": self.last_run,
+            "observed_value": self.observed_value,
+            "observed_unit": self.observed_unit,
+        }
+        if details:
+            data["last_error"] = self.last_error
+        return data
+
+    @property
+    def status(self) -> str:
+        """``pass``, ``warn`` or ``fail`` (health+json words); unknown counts as fail."""
+        if self.up is not True:
+            return "fail"
+        return "warn" if self.warn or self.consecutive_failures else "pass"
+
+
+class CheckFailed(Exception):
+    """Raised by a built-in check; carries the observed value when there is one."""
+
+    def __init__(
+        self, message: str, value: float | None = None, unit: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.value = value
+        self.unit = unit
+
+
+async def run_check(state: CheckState, now: Callable[[], float]) -> None:
+    """The runner: a supervised child looping forever over one check."""
+    check = state.check
+    while True:
+        error: BaseException | None = None
+        obs: Observation | None = None
+        with trio.move_on_after(check.timeout) as scope:
+            try:
+                obs = await check.fn()
+            except Exception as exc:  # a failing check, recorded; never propagated
+                error = exc
+        if scope.cancelled_caught:
+            error = TimeoutError(f"no answer within {check.timeout:g} s")
+        state.record(now(), obs, error)
+        await trio.sleep(check.interval)
+
+
+# ---- built-in checks ----------------------------------------------------------
+
+
+def tcp(host: str, port: int) -> CheckFn:
+    """Passes when a TCP connection to *host*:*port* opens."""
+
+    async def tcp_connect() -> Observation | None:
+        stream = await trio.open_tcp_stream(host, port)
+        await stream.aclose()
+        return None
+
+    return tcp_connect
+
+
+def http(url: str, *, expect_status: range = range(200, 400)) -> CheckFn:
+    """Passes when ``GET url`` answers with a status in *expect_status* (httpx)."""
+    import httpx  # noqa: PLC0415 - only applications using this check need httpx
+
+    async def http_get() -> Observation | None:
+        async with httpx.AsyncClient() as client:
+            response = await client.get(url)
+        if response.status_code not in expect_status:
+            raise CheckFailed(f"GET {url} answered {response.status_code}")
+        return Observation(value=response.elapsed.total_seconds(), unit="s")
+
+    return http_get
+
+
+def redis(host: str = "127.0.0.1", port: int = 6379) -> CheckFn:
+    """Passes when Redis answers ``PING`` with ``PONG`` (RESP over a plain TCP stream)."""
+
+    async def redis_ping() -> Observation | None:
+        stream = await trio.open_tcp_stream(host, port)
+        try:
+            await stream.send_all(b"*1\r\n$4\r\nPING\r\n")
+            reply = b""
+            while not reply.endswith(b"\r\n"):
+                chunk = await stream.receive_some(64)
+                if not chunk:
+                    break
+                reply += chunk
+        finally:
+            await stream.aclose()
+        if not reply.startswith(b"+PONG"):
+            raise CheckFailed(f"PING answered {reply[:40]!r}")
+        return None
+
+    return redis_ping
+
+
+def _thresholded(
+    value: float, unit: str, warn: float | None, fail: float | None, what: str
+) -> Observation:
+    if fail is not None and value >= fail:
+        raise CheckFailed(f"{what} {value:g} {unit} >= {fail:g}", value, unit)
+    return Observation(value=value, unit=unit, warn=warn is not None and value >= warn)
+
+
+def memory(
+    *, warn_bytes: float | None = None, fail_bytes: float | None = None
+) -> CheckFn:
+    """Resident set size of this process, with warn/fail thresholds."""
+
+    async def rss() -> Observation | None:
+        return _thresholded(_rss_bytes(), "bytes", warn_bytes, fail_bytes, "RSS")
+
+    return rss
+
+
+def open_files(*, warn: int | None = None, fail: int | None = None) -> CheckFn:
+    """Open file descriptors of this process against its soft limit by default."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    fail_at = (
+        fail if fail is not None else (soft if soft != resource.RLIM_INFINITY else None)
+    )
+
+    async def fds() -> Observation | None:
+        return _thresholded(_open_fds(), "descriptors", warn, fail_at, "open files")
+
+    return fds
+
+
+def tasks(*, warn: int | None = None, fail: int | None = None) -> CheckFn:
+    """The number of live trio tasks in this run."""
+
+    async def live_tasks() -> Observation | None:
+        count = trio.lowlevel.current_statistics().tasks_living
+        return _thresholded(count, "tasks", warn, fail, "live tasks")
+
+    return live_tasks
+
+
+def _open_fds() -> float:
+    # /proc is memory, not disk: reading it inline costs microseconds.
+    try:
+        return float(len(os.listdir("/proc/self/fd")))
+    except OSError:  # not Linux
+        return math.nan
+
+
+def _open_fds() -> float:
+    # /proc is memory, not disk: reading it inline costs microseconds.
+    try:
+        return float(len(os.listdir("/proc/self/fd")))
+    except OSError:  # not Linux
+        return math.nan
+
+
+def _rss_bytes() -> float:
+    try:
+        with open("/proc/self/statm") as statm:
+            pages = int(statm.read().split()[1])
+        return float(pages * os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError):  # not Linux: peak RSS is the best we have
+        return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
