@@ -279,14 +279,6 @@ def _open_fds() -> float:
         return math.nan
 
 
-def _open_fds() -> float:
-    # /proc is memory, not disk: reading it inline costs microseconds.
-    try:
-        return float(len(os.listdir("/proc/self/fd")))
-    except OSError:  # not Linux
-        return math.nan
-
-
 def _rss_bytes() -> float:
     try:
         with open("/proc/self/statm") as statm:
