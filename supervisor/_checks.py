@@ -232,6 +232,8 @@ def redis(host: str = "127.0.0.1", port: int = 6379) -> CheckFn:
 def _thresholded(
     value: float, unit: str, warn: float | None, fail: float | None, what: str
 ) -> Observation:
+    if math.isnan(value):
+        return Observation(message=f"{what}: not measurable on this platform")
     if fail is not None and value >= fail:
         raise CheckFailed(f"{what} {value:g} {unit} >= {fail:g}", value, unit)
     return Observation(value=value, unit=unit, warn=warn is not None and value >= warn)

@@ -4,13 +4,18 @@ The tree: `run`, `open_tree` and the `Tree` handle users control and inspect it 
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
+import hypercorn.config
+import hypercorn.trio
 import trio
 
+from ._checks import Check, CheckState, run_check
 from ._errors import (
     ChildLookupError,
     NotSupported,
@@ -19,12 +24,61 @@ from ._errors import (
     TreeNotRunning,
 )
 from ._heartbeat import beat_clock
+from ._http import HealthApp, HttpOptions, ShowDetails
 from ._loopwatch import UNWATCHED, EventLoopHealth, LoopWatch
 from ._node import Node
 from ._slot import Slot, StartedHandle, make_slot
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State, TreeSnapshot
-from ._spec import Child, DynamicSupervisor, NodeSpec, Supervisor, SupervisorSpec
+from ._spec import (
+    Backoff,
+    Child,
+    DynamicSupervisor,
+    NodeSpec,
+    Supervisor,
+    SupervisorSpec,
+)
 from ._watchdog import Watchdog
+
+
+def _http_options(http: str | HttpOptions | None) -> HttpOptions | None:
+    if http is None or isinstance(http, HttpOptions):
+        return http
+    return HttpOptions(bind=http)
+
+
+def _unique_checks(checks: Sequence[Check]) -> list[Check]:
+    seen: set[str] = set()
+    for check in checks:
+        if not isinstance(check, Check):
+            raise SpecError("checks", "checks", f"must hold Check specs, got {check!r}")
+        if check.name in seen:
+            raise SpecError(
+                check.name, "name", "is used by two checks; names must be unique"
+            )
+        seen.add(check.name)
+    return list(checks)
+
+
+async def _serve_http(
+    tree: Tree,
+    app: HealthApp,
+    bind: str,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """The HTTP child: hypercorn's trio server for *app*, inside the tree's run."""
+    config = hypercorn.config.Config()
+    config.bind = [bind]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")  # the application decides
+    config.graceful_timeout = 1.0
+
+    class _Bound:
+        def started(self, binds: list[str] | None = None) -> None:
+            tree.http_addresses = [b.removeprefix("http://") for b in binds or []]
+            task_status.started()
+
+    await hypercorn.trio.serve(app, config, task_status=_Bound())  # type: ignore[arg-type]
+
 
 # A loop stuck for a second is clearly wrong; much less would also flag the
 # garbage collector's pauses in large trees (about 140 ms at 10,000 tasks).
@@ -55,6 +109,8 @@ class Tree:
         spec: SupervisorSpec,
         *,
         loop_block_threshold: float | None = DEFAULT_LOOP_BLOCK_THRESHOLD,
+        http: HttpOptions | None = None,
+        checks: Sequence[Check] = (),
         _private: bool = False,
     ) -> None:
         if not _private:
@@ -96,6 +152,10 @@ class Tree:
         self._root_slot = make_slot(spec, spec.name, 0, None)
         self._root = Node(spec, spec.name, self, is_root=True)
         self._root_slot.node = self._root
+        self._checks = [CheckState(check=c) for c in _unique_checks(checks)]
+        #: Where the HTTP server listens once started ("127.0.0.1:8080").
+        self.http_addresses: list[str] = []
+        self._system = self._system_node(http) if http or self._checks else None
 
     # ---- internal hooks used by nodes ----------------------------------------
 
@@ -113,6 +173,76 @@ class Tree:
         self._root.begin_close()
 
     async def _run_root(
+        self, task_status: StartedHandle = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run the system node (HTTP server, checks) around the user's root."""
+        system = self._system
+        if system is None:
+            await self._run_user_root(task_status)
+            return
+        failure: list[BaseException] = []
+        async with trio.open_nursery() as nursery:
+            # Up before the root starts, so probes answer during a slow start;
+            # down after it stopped, so readiness reports the shutdown.
+            await nursery.start(system.run)
+            try:
+                await self._run_user_root(task_status)
+            except BaseException as exc:  # re-raised below, bare
+                failure.append(exc)
+            finally:
+                system.begin_close()
+        if failure:
+            raise failure[0]
+
+    def _system_node(self, http: HttpOptions | None) -> Node:
+        children: list[Child] = []
+        if http is not None:
+            app = HealthApp(self, token=http.token, show_details=http.show_details)
+            children.append(
+                Child(
+                    name="http",
+                    target=functools.partial(_serve_http, self, app, http.bind),
+                    shutdown=2,
+                )
+            )
+        children.extend(
+            Child(
+                name=f"check:{state.check.name}",
+                target=functools.partial(run_check, state, self.now),
+            )
+            for state in self._checks
+        )
+        spec = Supervisor(
+            name="_system",
+            intensity=3,
+            period=30,
+            backoff=Backoff(initial=0.2, max=5),
+            children=children,
+        )
+        return Node(spec, spec.name, self)
+
+    def check_states(self) -> list[CheckState]:
+        """The cached results of the tree's checks."""
+        return self._checks
+
+    @property
+    def shutting_down(self) -> bool:
+        """The tree is stopping (readiness fails from the first moment)."""
+        return self._root.closing
+
+    def is_dynamic_supervisor(self, path: str) -> bool:
+        return isinstance(self._node(path).spec, DynamicSupervisor)
+
+    def asgi_app(
+        self,
+        *,
+        token: str | None = None,
+        show_details: ShowDetails = ShowDetails.WHEN_AUTHORIZED,
+    ) -> HealthApp:
+        """An ASGI app serving this tree's health, status and metrics, to mount in your own."""
+        return HealthApp(self, token=token, show_details=show_details)
+
+    async def _run_user_root(
         self, task_status: StartedHandle = trio.TASK_STATUS_IGNORED
     ) -> None:
         slot = self._root_slot
@@ -321,6 +451,8 @@ async def run(
     spec: SupervisorSpec,
     *,
     loop_block_threshold: float | None = DEFAULT_LOOP_BLOCK_THRESHOLD,
+    http: str | HttpOptions | None = None,
+    checks: Sequence[Check] = (),
 ) -> None:
     """
     Run the tree described by *spec* until it ends.
@@ -333,7 +465,13 @@ async def run(
             intensity runs out).
         KeyboardInterrupt: Re-raised after the tree stopped in order.
     """
-    tree = Tree(spec, loop_block_threshold=loop_block_threshold, _private=True)
+    tree = Tree(
+        spec,
+        loop_block_threshold=loop_block_threshold,
+        http=_http_options(http),
+        checks=checks,
+        _private=True,
+    )
     await tree._run_root()
 
 
@@ -342,6 +480,8 @@ async def open_tree(
     spec: SupervisorSpec,
     *,
     loop_block_threshold: float | None = DEFAULT_LOOP_BLOCK_THRESHOLD,
+    http: str | HttpOptions | None = None,
+    checks: Sequence[Check] = (),
 ) -> AsyncIterator[Tree]:
     """
     Start the tree described by *spec* and give its `Tree` handle.
@@ -350,7 +490,13 @@ async def open_tree(
     tree in reverse start order. If the root gives up while the block runs, the
     block is cancelled and `TooManyRestarts` is raised from the ``async with``.
     """
-    tree = Tree(spec, loop_block_threshold=loop_block_threshold, _private=True)
+    tree = Tree(
+        spec,
+        loop_block_threshold=loop_block_threshold,
+        http=_http_options(http),
+        checks=checks,
+        _private=True,
+    )
     # The root's failure and the block's own exception, raised bare after the
     # nursery closed and the tree stopped (a nursery would wrap them in an
     # ExceptionGroup, and `except KeyError` around the block would miss them).

@@ -1,0 +1,509 @@
+"""
+The HTTP surface of a running tree, as a plain ASGI application: health probes
+(Kubernetes API-server conventions and the IETF health+json draft), the tree's
+status, Prometheus metrics, a dashboard and authenticated control calls.
+
+Mount `HealthApp(tree)` in your own ASGI app, or let `open_tree(spec,
+http=...)` serve it with hypercorn inside the tree. Every answer is computed
+from cached state (a snapshot rebuilt at most once per version and second,
+check results the checks' own runners keep), so a probe storm never reaches a
+child or a dependency. Unauthorised answers never carry exception text.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote
+
+import attrs
+import structlog
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from . import _health
+from ._checks import CheckState
+from ._errors import (
+    ChildExists,
+    ChildLookupError,
+    ChildRunning,
+    NotSupported,
+    SpecError,
+    TooManyChildren,
+    TreeNotRunning,
+)
+from ._metrics import TreeCollector, registry_for
+from ._snapshot import TreeSnapshot
+
+if TYPE_CHECKING:
+    from ._tree import Tree
+
+_log = structlog.get_logger("supervisor.http")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+_MAX_BODY = 64 * 1024
+_SNAPSHOT_TTL = 1.0  # seconds a snapshot is reused while the tree's version holds
+_HEALTH_JSON = "application/health+json"
+_NO_STORE = [(b"cache-control", b"no-store")]
+
+
+class ShowDetails(enum.Enum):
+    """Who sees failure reasons, exception text and tracebacks."""
+
+    NEVER = "never"
+    WHEN_AUTHORIZED = "when_authorized"  # callers with the bearer token
+    ALWAYS = "always"  # only on a trusted network
+
+
+@attrs.frozen(kw_only=True)
+class HttpOptions:
+    """
+    How the tree serves HTTP.
+
+    *bind* defaults to loopback. In Kubernetes the kubelet probes the pod's IP,
+    so there bind ``0.0.0.0:8080``. Control calls (POST) are off unless *token*
+    is set; callers then send ``Authorization: Bearer <token>``.
+    """
+
+    bind: str = "127.0.0.1:8080"
+    token: str | None = attrs.field(default=None, repr=False)
+    show_details: ShowDetails = ShowDetails.WHEN_AUTHORIZED
+
+
+class _BadRequest(Exception):
+    def __init__(
+        self, status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = list(headers)
+
+
+class HealthApp:
+    """
+    The ASGI application serving one running tree.
+
+    ===========================  =========================================
+    ``GET /livez``, ``/readyz``,  probes; ``?verbose``, ``?exclude=NAME``,
+    ``/healthz`` (and ``/NAME``)  ``Accept: application/health+json``
+    ``GET /status``               the whole tree and every check, as JSON
+    ``GET /metrics``              Prometheus text exposition
+    ``GET /``                     the dashboard
+    ``POST /control/ACTION/PATH`` ``restart``, ``terminate`` or ``start``
+    ===========================  =========================================
+    """
+
+    def __init__(
+        self,
+        tree: Tree,
+        *,
+        token: str | None = None,
+        show_details: ShowDetails = ShowDetails.WHEN_AUTHORIZED,
+        checks: Callable[[], Sequence[CheckState]] | None = None,
+    ) -> None:
+        self._tree = tree
+        self._token = token.encode() if token else None
+        self._show = show_details
+        self._checks = checks or tree.check_states
+        self._cached: tuple[int, float, TreeSnapshot] | None = None
+        self._registry = registry_for(TreeCollector(self.snapshot, self._checks))
+
+    # ---- cached state ----------------------------------------------------------
+
+    def snapshot(self) -> TreeSnapshot:
+        """The tree's snapshot, rebuilt only when it changed or is a second old."""
+        now = self._tree.now()
+        cached = self._cached
+        if (
+            cached is not None
+            and cached[0] == self._tree.version
+            and now - cached[1] < _SNAPSHOT_TTL
+        ):
+            return cached[2]
+        snap = self._tree.snapshot()
+        self._cached = (snap.version, now, snap)
+        return snap
+
+    # ---- ASGI ------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return  # websockets and the like: nothing to serve
+        try:
+            status, headers, body = await self._route(scope, receive)
+        except _BadRequest as exc:
+            status, headers, body = (
+                exc.status,
+                [(b"content-type", b"text/plain; charset=utf-8"), *exc.headers],
+                f"{exc}\n".encode(),
+            )
+        if scope["method"] == "HEAD":
+            body = b""
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*headers, (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _route(
+        self, scope: Scope, receive: Receive
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        query = _query(scope)
+        authorized = self._authorized(scope)
+        if path.startswith("/control/"):
+            if method != "POST":
+                raise _BadRequest(405, "control calls are POST", [(b"allow", b"POST")])
+            return await self._control(scope, receive, path, authorized)
+        if method not in ("GET", "HEAD"):
+            raise _BadRequest(
+                405, f"{method} is not allowed here", [(b"allow", b"GET, HEAD")]
+            )
+        endpoint, _, single = path.lstrip("/").partition("/")
+        if endpoint in ("livez", "readyz", "healthz"):
+            return self._probe(endpoint, unquote(single), query, scope, authorized)
+        if single:
+            raise _BadRequest(404, f"no such page: {path}")
+        if endpoint == "status":
+            return self._status(authorized)
+        if endpoint == "metrics":
+            return (
+                200,
+                [(b"content-type", CONTENT_TYPE_LATEST.encode()), *_NO_STORE],
+                generate_latest(self._registry),
+            )
+        if endpoint == "":
+            return 200, [(b"content-type", b"text/html; charset=utf-8")], _dashboard()
+        raise _BadRequest(404, f"no such page: {path}")
+
+    def _authorized(self, scope: Scope) -> bool:
+        if self._token is None:
+            return False
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, credential = value.partition(b" ")
+                return scheme.lower() == b"bearer" and hmac.compare_digest(
+                    credential.strip(), self._token
+                )
+        return False
+
+    def _details(self, authorized: bool) -> bool:
+        return self._show is ShowDetails.ALWAYS or (
+            self._show is ShowDetails.WHEN_AUTHORIZED and authorized
+        )
+
+    # ---- probes ----------------------------------------------------------------
+
+    def _probe(
+        self,
+        endpoint: str,
+        single: str,
+        query: list[tuple[str, str]],
+        scope: Scope,
+        authorized: bool,
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        snap = self.snapshot()
+        checks = self._checks()
+        closing = self._tree.shutting_down
+        if endpoint == "livez":
+            items = _health.liveness(snap, checks)
+        elif endpoint == "readyz":
+            items = _health.readiness(snap, checks, shutting_down=closing)
+        else:
+            items = _health.health(snap, checks, shutting_down=closing)
+        excluded = {value for key, value in query if key == "exclude"}
+        unknown = excluded - {item.name for item in items}
+        if unknown:
+            raise _BadRequest(
+                400, f"unknown check to exclude: {', '.join(sorted(unknown))}"
+            )
+        if single:
+            items = [item for item in items if item.name == single]
+            if not items:
+                raise _BadRequest(404, f"no check named {single!r} in /{endpoint}")
+        details = self._details(authorized)
+        if _wants_health_json(scope, query):
+            return self._health_json(snap, items, excluded, details)
+        verbose = any(key == "verbose" for key, _ in query)
+        return _k8s_text(
+            endpoint,
+            items,
+            excluded,
+            verbose=verbose,
+            details=details,
+            single=bool(single),
+        )
+
+    def _health_json(
+        self,
+        snap: TreeSnapshot,
+        items: list[_health.Item],
+        excluded: set[str],
+        details: bool,
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        wall_offset = time.time() - snap.time
+        counted = [item for item in items if item.name not in excluded]
+        failed = any(not item.ok for item in counted)
+        warned = any(item.status != "pass" for item in counted)
+        status = "fail" if failed else ("warn" if warned else "pass")
+        checks: dict[str, list[dict[str, Any]]] = {}
+        for item in items:
+            entry: dict[str, Any] = {
+                "componentId": item.component or item.name,
+                "componentType": item.component_type,
+                "status": item.status
+                if item.affects_verdict or item.status == "pass"
+                else "warn",
+            }
+            if item.observed_value is not None:
+                entry["observedValue"] = item.observed_value
+            if item.observed_unit is not None:
+                entry["observedUnit"] = item.observed_unit
+            if item.time is not None:
+                entry["time"] = _iso(item.time + wall_offset)
+            if details and item.reason:
+                entry["output"] = item.reason
+            if item.name in excluded:
+                entry["excluded"] = True
+            checks.setdefault(f"{item.name}:{item.measurement}", []).append(entry)
+        body = {
+            "status": status,
+            "serviceId": snap.root.path,
+            "description": "trio-supervisor tree",
+            "checks": checks,
+        }
+        code = 503 if failed else 200
+        return (
+            code,
+            [(b"content-type", _HEALTH_JSON.encode()), *_NO_STORE],
+            _dumps(body),
+        )
+
+    # ---- status ----------------------------------------------------------------
+
+    def _status(self, authorized: bool) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        snap = self.snapshot()
+        checks = self._checks()
+        details = self._details(authorized)
+        closing = self._tree.shutting_down
+        tree = snap.as_dict()
+        if not details:
+            _redact(tree["root"])
+        livez = all(i.ok for i in _health.liveness(snap, checks))
+        readyz = all(
+            i.ok for i in _health.readiness(snap, checks, shutting_down=closing)
+        )
+        body = {
+            "tree": tree,
+            "wall_time": time.time(),
+            "shutting_down": closing,
+            "verdicts": {"livez": livez, "readyz": readyz, "healthz": livez and readyz},
+            "checks": [state.as_dict(details=details) for state in checks],
+        }
+        return 200, [(b"content-type", b"application/json"), *_NO_STORE], _dumps(body)
+
+    # ---- control ---------------------------------------------------------------
+
+    async def _control(
+        self, scope: Scope, receive: Receive, path: str, authorized: bool
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        if self._token is None:
+            raise _BadRequest(404, "control calls are off (no token configured)")
+        if not authorized:
+            _log.warning("http_unauthorized", path=path, client=_client(scope))
+            raise _BadRequest(
+                401,
+                "a valid bearer token is required",
+                [(b"www-authenticate", b'Bearer realm="supervisor"')],
+            )
+        action, _, target = path[len("/control/") :].partition("/")
+        target = unquote(target)
+        body = await _read_body(receive)
+        try:
+            result = await self._act(action, target, body)
+        except ChildLookupError as exc:
+            raise _BadRequest(404, str(exc)) from None
+        except SpecError as exc:
+            raise _BadRequest(400, str(exc)) from None
+        except (
+            ChildRunning,
+            ChildExists,
+            NotSupported,
+            TooManyChildren,
+            TreeNotRunning,
+        ) as exc:
+            raise _BadRequest(409, str(exc)) from None
+        _log.info("http_control", action=action, path=target)
+        return 200, [(b"content-type", b"application/json"), *_NO_STORE], _dumps(result)
+
+    async def _act(self, action: str, target: str, body: bytes) -> dict[str, Any]:
+        tree = self._tree
+        if not target:
+            raise _BadRequest(400, "name a tree path: /control/ACTION/root/child")
+        if action == "restart":
+            await tree.restart_child(target)
+        elif action == "terminate":
+            await tree.terminate_child(target)
+        elif action == "start":
+            return {"path": await _start(tree, target, body)}
+        else:
+            raise _BadRequest(
+                404, f"unknown control action {action!r}: restart, terminate or start"
+            )
+        return {"path": target}
+
+
+async def _start(tree: Tree, target: str, body: bytes) -> str:
+    """Start a new dynamic child (JSON body ``{"args": [...], "name": ...}``) or a stopped one."""
+    if tree.is_dynamic_supervisor(target):
+        try:
+            data = json.loads(body or b"{}")
+        except ValueError:
+            raise _BadRequest(
+                400, 'the body must be JSON: {"args": [...], "name": ...}'
+            ) from None
+        if not isinstance(data, dict) or not isinstance(data.get("args", []), list):
+            raise _BadRequest(400, "the body must be a JSON object with a list 'args'")
+        name = data.get("name")
+        if name is not None and not isinstance(name, str):
+            raise _BadRequest(400, "'name' must be a string")
+        return await tree.start_child(target, args=data.get("args", []), name=name)
+    await tree.restart_child(target)
+    return target
+
+
+# ---- rendering ---------------------------------------------------------------
+
+
+def _k8s_text(
+    endpoint: str,
+    items: list[_health.Item],
+    excluded: set[str],
+    *,
+    verbose: bool,
+    details: bool,
+    single: bool,
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    failed = [i for i in items if not i.ok and i.name not in excluded]
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"x-content-type-options", b"nosniff"),
+        *_NO_STORE,
+    ]
+    if single:
+        item = items[0]
+        line = (
+            "ok"
+            if item.ok
+            else f"[-]{item.name} failed: {item.reason if details else 'reason withheld'}"
+        )
+        return (200 if item.ok else 503), headers, f"{line}\n".encode()
+    if not verbose and not failed:
+        return 200, headers, b"ok"
+    lines = []
+    for item in items:
+        if item.name in excluded:
+            lines.append(f"[+]{item.name} excluded: ok")
+        elif item.ok:
+            lines.append(f"[+]{item.name} ok")
+        else:
+            lines.append(
+                f"[-]{item.name} failed: {item.reason if details else 'reason withheld'}"
+            )
+    lines.append(f"{endpoint} check {'failed' if failed else 'passed'}")
+    return (503 if failed else 200), headers, ("\n".join(lines) + "\n").encode()
+
+
+def _wants_health_json(scope: Scope, query: list[tuple[str, str]]) -> bool:
+    if any(key == "format" and value == "json" for key, value in query):
+        return True
+    for name, value in scope["headers"]:
+        if name == b"accept" and _HEALTH_JSON.encode() in value:
+            return True
+    return False
+
+
+def _query(scope: Scope) -> list[tuple[str, str]]:
+    raw: bytes = scope.get("query_string", b"")
+    try:
+        return parse_qsl(
+            raw.decode("ascii"),
+            keep_blank_values=True,
+            strict_parsing=bool(raw),
+            max_num_fields=50,
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise _BadRequest(400, "malformed query string") from None
+
+
+async def _read_body(receive: Receive) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return body
+        chunk: bytes = message.get("body", b"")
+        body += chunk
+        if len(body) > _MAX_BODY:
+            raise _BadRequest(413, f"request body over {_MAX_BODY} bytes")
+        if not message.get("more_body", False):
+            return body
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def _redact(node: dict[str, Any]) -> None:
+    last = node.get("last_exit")
+    if last is not None:
+        last["exc_message"] = None
+        last["traceback"] = []
+    for child in node["children"]:
+        _redact(child)
+
+
+def _client(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else None
+
+
+def _iso(wall: float) -> str:
+    return (
+        datetime.fromtimestamp(wall, tz=UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def _dumps(data: Any) -> bytes:
+    return json.dumps(
+        data, separators=(",", ":"), allow_nan=False, default=str
+    ).encode()
+
+
+def _dashboard() -> bytes:
+    page: bytes = resources.files("supervisor").joinpath("dashboard.html").read_bytes()
+    return page
