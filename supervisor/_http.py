@@ -442,12 +442,8 @@ def _wants_health_json(scope: Scope, query: list[tuple[str, str]]) -> bool:
 def _query(scope: Scope) -> list[tuple[str, str]]:
     raw: bytes = scope.get("query_string", b"")
     try:
-        return parse_qsl(
-            raw.decode("ascii"),
-            keep_blank_values=True,
-            strict_parsing=bool(raw),
-            max_num_fields=50,
-        )
+        # ?verbose carries no value (Kubernetes style); over 50 fields is abuse.
+        return parse_qsl(raw.decode("ascii"), keep_blank_values=True, max_num_fields=50)
     except (UnicodeDecodeError, ValueError):
         raise _BadRequest(400, "malformed query string") from None
 
