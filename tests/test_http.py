@@ -1,0 +1,459 @@
+"""
+The HTTP surface through a real socket against the real server (hypercorn on
+trio, inside the tree), with httpx as the client. Real clock: the sockets are
+the point; waits are short and bounds generous.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import structlog
+import trio
+import trio.testing
+from prometheus_client.parser import text_string_to_metric_families
+
+from supervisor import (
+    Backoff,
+    Child,
+    DynamicSupervisor,
+    Jitter,
+    Supervisor,
+    Tree,
+    heartbeat,
+    open_tree,
+)
+from supervisor._checks import Check, Feeds
+from supervisor._http import HttpOptions, ShowDetails
+
+TOKEN = "s3cret-token"
+AUTH = {"authorization": f"Bearer {TOKEN}"}
+
+
+async def steady() -> None:
+    while True:
+        heartbeat()
+        await trio.sleep(0.05)
+
+
+async def crash_now() -> None:
+    raise ConnectionError("db password is hunter2")
+
+
+async def worker(n: int) -> None:
+    await trio.sleep_forever()
+
+
+def spec(*, flaky: bool = False) -> Supervisor:
+    children: list[Any] = [Child(name="w", target=steady, heartbeat_timeout=5)]
+    if flaky:
+        children.append(Child(name="db", target=crash_now))
+    children.append(
+        DynamicSupervisor(name="pool", template=Child(name="job", target=worker))
+    )
+    return Supervisor(
+        name="app",
+        intensity=100,
+        backoff=Backoff(initial=30, max=30, jitter=Jitter.NONE),
+        children=children,
+    )
+
+
+async def passing() -> None:
+    return None
+
+
+async def failing() -> None:
+    raise RuntimeError("dependency said: secret detail")
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[Tree, httpx.AsyncClient]]:
+    checks = [
+        Check(name="cache", fn=passing, interval=0.05, feeds=Feeds.READINESS),
+        Check(
+            name="audit",
+            fn=failing,
+            interval=0.05,
+            feeds=Feeds.INFO,
+            failure_threshold=1,
+        ),
+    ]
+    options = HttpOptions(bind="127.0.0.1:0", token=TOKEN)
+    async with open_tree(spec(), http=options, checks=checks) as tree:
+        address = tree.http_addresses[0]
+        async with httpx.AsyncClient(base_url=f"http://{address}") as client:
+            # Every task blocked: the checks have run once and sleep until the next.
+            await trio.testing.wait_all_tasks_blocked()
+            assert tree.check_states()[0].up is True
+            yield tree, client
+
+
+class TestProbes:
+    async def test_plain_ok(self, served: tuple[Tree, httpx.AsyncClient]) -> None:
+        """
+        All three probes answer a plain `ok` with 200 and no-store.
+        """
+        _, client = served
+        for path in ("/livez", "/readyz", "/healthz"):
+            response = await client.get(path)
+
+            assert (200, "ok") == (response.status_code, response.text)
+            assert "no-store" == response.headers["cache-control"]
+
+    async def test_verbose_and_exclude(
+        self, served: tuple[Tree, httpx.AsyncClient]
+    ) -> None:
+        """
+        ?verbose lists every check and a closing line; ?exclude marks and skips one.
+        """
+        _, client = served
+        response = await client.get("/livez?verbose&exclude=event-loop")
+
+        assert [
+            "[+]root ok",
+            "[+]event-loop excluded: ok",
+            "livez check passed",
+        ] == response.text.splitlines()
+        response = await client.get(
+            "/readyz", params={"verbose": "", "exclude": ["cache", "children"]}
+        )
+        assert "[+]cache excluded: ok" in response.text.splitlines()
+
+    async def test_one_check_and_unknown_names(
+        self, served: tuple[Tree, httpx.AsyncClient]
+    ) -> None:
+        """
+        /readyz/NAME answers for one check; unknown names are 404 (path) or 400 (exclude).
+        """
+        _, client = served
+
+        assert (200, "ok\n") == (
+            (r := await client.get("/readyz/cache")).status_code,
+            r.text,
+        )
+        assert 404 == (await client.get("/readyz/nope")).status_code
+        assert 400 == (await client.get("/livez?exclude=nope")).status_code
+
+    async def test_child_in_backoff_is_not_ready_but_alive(self) -> None:
+        """
+        A child waiting in backoff fails readiness, not liveness; reasons need the token.
+        """
+        options = HttpOptions(bind="127.0.0.1:0", token=TOKEN)
+        async with open_tree(spec(flaky=True), http=options) as tree:
+            async with httpx.AsyncClient(
+                base_url=f"http://{tree.http_addresses[0]}"
+            ) as client:
+                ready = await client.get("/readyz")
+                alive = await client.get("/livez")
+                authorised = await client.get("/readyz?verbose", headers=AUTH)
+
+        assert 503 == ready.status_code
+        assert "[-]children failed: reason withheld" in ready.text.splitlines()
+        assert "readyz check failed" == ready.text.splitlines()[-1]
+        assert 200 == alive.status_code
+        assert "[-]children failed: not running: app/db" in authorised.text.splitlines()
+
+    async def test_health_json(self, served: tuple[Tree, httpx.AsyncClient]) -> None:
+        """
+        Accept: application/health+json (or ?format=json) gives the IETF draft format;
+        an INFO check that fails is a warn, not a fail.
+        """
+        _, client = served
+        by_header = await client.get(
+            "/healthz", headers={"accept": "application/health+json"}
+        )
+        by_query = await client.get("/healthz?format=json")
+        body = by_header.json()
+
+        assert (200, 200) == (by_header.status_code, by_query.status_code)
+        assert "application/health+json" == by_header.headers["content-type"]
+        assert "warn" == body["status"]
+        assert {
+            "root:status",
+            "event-loop:blocked",
+            "started:status",
+            "children:not-running",
+            "cache:status",
+            "audit:status",
+        } == set(body["checks"])
+        audit = body["checks"]["audit:status"][0]
+        assert ("warn", "component") == (audit["status"], audit["componentType"])
+        assert "output" not in audit  # no token, no detail
+        assert audit["time"].endswith("Z")
+
+    async def test_readiness_fails_as_soon_as_shutdown_starts(self) -> None:
+        """
+        /readyz answers 503 from the moment a stop begins, while children still stop.
+        """
+
+        async def slow_to_stop() -> None:
+            try:
+                await trio.sleep_forever()
+            finally:
+                with trio.CancelScope(shield=True):
+                    await trio.sleep(0.5)
+
+        options = HttpOptions(bind="127.0.0.1:0")
+        tree_spec = Supervisor(
+            name="app", children=[Child(name="s", target=slow_to_stop)]
+        )
+        async with open_tree(tree_spec, http=options) as tree:
+            async with httpx.AsyncClient(
+                base_url=f"http://{tree.http_addresses[0]}"
+            ) as client:
+                before = await client.get("/readyz?verbose")
+                tree.request_stop()
+                during = await client.get("/readyz?verbose")
+                alive = await client.get("/livez")
+
+        assert 200 == before.status_code
+        assert (503, "[-]started failed: reason withheld") == (
+            during.status_code,
+            during.text.splitlines()[0],
+        )
+        assert 200 == alive.status_code
+
+
+class TestStatusAndMetrics:
+    async def test_status_document(
+        self, served: tuple[Tree, httpx.AsyncClient]
+    ) -> None:
+        """
+        /status carries the tree, the verdicts and every check.
+        """
+        _, client = served
+        body = (await client.get("/status")).json()
+
+        assert {"tree", "wall_time", "shutting_down", "verdicts", "checks"} == set(body)
+        assert {"livez": True, "readyz": True, "healthz": True} == body["verdicts"]
+        root = body["tree"]["root"]
+        assert ["app/w", "app/pool"] == [c["path"] for c in root["children"]]
+        assert 5 == root["children"][0]["heartbeat_timeout"]
+        assert ["cache", "audit"] == [c["name"] for c in body["checks"]]
+        assert "last_error" not in body["checks"][1]
+
+    async def test_exception_text_only_with_the_token(self) -> None:
+        """
+        Unauthorised /status never carries exception text; the token reveals it.
+        """
+        options = HttpOptions(bind="127.0.0.1:0", token=TOKEN)
+        async with open_tree(spec(flaky=True), http=options) as tree:
+            async with httpx.AsyncClient(
+                base_url=f"http://{tree.http_addresses[0]}"
+            ) as client:
+                public = (await client.get("/status")).text
+                private = (await client.get("/status", headers=AUTH)).text
+
+        assert "hunter2" not in public
+        assert "builtins.ConnectionError" in public
+        assert "hunter2" in private
+
+    async def test_show_details_never_and_always(self) -> None:
+        """
+        show_details=NEVER hides reasons even from the token; ALWAYS shows them to all.
+        """
+        for mode, expected in ((ShowDetails.NEVER, False), (ShowDetails.ALWAYS, True)):
+            options = HttpOptions(bind="127.0.0.1:0", token=TOKEN, show_details=mode)
+            async with open_tree(spec(flaky=True), http=options) as tree:
+                async with httpx.AsyncClient(
+                    base_url=f"http://{tree.http_addresses[0]}"
+                ) as client:
+                    text = (
+                        await client.get(
+                            "/status", headers=AUTH if not expected else {}
+                        )
+                    ).text
+
+            assert expected == ("hunter2" in text)
+
+    async def test_metrics_parse_back(self) -> None:
+        """
+        /metrics is valid Prometheus text with the documented families and labels.
+        """
+        options = HttpOptions(bind="127.0.0.1:0")
+        async with open_tree(spec(flaky=True), http=options) as tree:
+            async with httpx.AsyncClient(
+                base_url=f"http://{tree.http_addresses[0]}"
+            ) as client:
+                response = await client.get("/metrics")
+        families = {f.name: f for f in text_string_to_metric_families(response.text)}
+
+        assert {
+            "supervisor_child_up",
+            "supervisor_child_state",
+            "supervisor_child_restarts",
+            "supervisor_heartbeat_age_seconds",
+            "supervisor_intensity_exceeded",
+            "supervisor_event_loop_blocked_seconds",
+            "supervisor_check_up",
+            "supervisor_check_consecutive_failures",
+        } <= set(families)
+        up = {
+            s.labels["path"]: s.value for s in families["supervisor_child_up"].samples
+        }
+        assert {"app": 1.0, "app/w": 1.0, "app/db": 0.0, "app/pool": 1.0} == up
+        restarts = [
+            (s.labels, s.value)
+            for s in families["supervisor_child_restarts"].samples
+            if s.name.endswith("_total")
+        ]
+        assert [({"path": "app/db", "reason": "crash"}, 1.0)] == restarts
+        backoff = [
+            s
+            for s in families["supervisor_child_state"].samples
+            if s.labels == {"path": "app/db", "state": "backoff"}
+        ]
+        assert 1.0 == backoff[0].value
+
+    async def test_snapshot_is_not_rebuilt_per_request(
+        self, served: tuple[Tree, httpx.AsyncClient]
+    ) -> None:
+        """
+        Requests while nothing changed reuse one snapshot.
+        """
+        tree, client = served
+        app = tree.asgi_app()
+        first = app.snapshot()
+
+        assert first is app.snapshot()
+        await client.get("/status")
+
+
+class TestControl:
+    async def test_off_without_a_token(self) -> None:
+        """
+        With no token configured every control call is 404, and the tree is untouched.
+        """
+        async with open_tree(spec(), http="127.0.0.1:0") as tree:
+            async with httpx.AsyncClient(
+                base_url=f"http://{tree.http_addresses[0]}"
+            ) as client:
+                response = await client.post("/control/restart/app/w", headers=AUTH)
+            starts = tree.snapshot().node("app/w").starts
+
+        assert (404, 1) == (response.status_code, starts)
+
+    async def test_wrong_or_missing_token_is_401_and_logged(
+        self, served: tuple[Tree, httpx.AsyncClient]
+    ) -> None:
+        """
+        A missing or wrong bearer token gets 401 with WWW-Authenticate, and an event.
+        """
+        tree, client = served
+        with structlog.testing.capture_logs() as logs:
+            missing = await client.post("/control/restart/app/w")
+            wrong = await client.post(
+                "/control/restart/app/w", headers={"authorization": "Bearer nope"}
+            )
+
+        assert (401, 401) == (missing.status_code, wrong.status_code)
+        assert "Bearer" in missing.headers["www-authenticate"]
+        assert 2 == [e["event"] for e in logs].count("http_unauthorized")
+        assert 1 == tree.snapshot().node("app/w").starts
+
+    async def test_restart_terminate_start(
+        self, served: tuple[Tree, httpx.AsyncClient]
+    ) -> None:
+        """
+        restart, terminate and start work through POST with the token.
+        """
+        tree, client = served
+        restarted = await client.post("/control/restart/app/w", headers=AUTH)
+        started = await client.post(
+            "/control/start/app/pool", headers=AUTH, json={"args": [7], "name": "seven"}
+        )
+        terminated = await client.post(
+            "/control/terminate/app/pool/seven", headers=AUTH
+        )
+
+        assert (200, {"path": "app/w"}) == (restarted.status_code, restarted.json())
+        assert (200, {"path": "app/pool/seven"}) == (
+            started.status_code,
+            started.json(),
+        )
+        assert 200 == terminated.status_code
+        assert 2 == tree.snapshot().node("app/w").starts
+
+    async def test_control_errors_map_to_4xx(
+        self, served: tuple[Tree, httpx.AsyncClient]
+    ) -> None:
+        """
+        Bad paths, bad bodies, conflicts and unknown actions are 4xx with a reason.
+        """
+        _, client = served
+        cases = {
+            ("/control/restart/app/nope", None): 404,
+            ("/control/explode/app/w", None): 404,
+            ("/control/start/app/pool", b"not json"): 400,
+            ("/control/restart/", None): 400,
+        }
+        for (path, content), expected in cases.items():
+            response = await client.post(path, headers=AUTH, content=content)
+
+            assert expected == response.status_code, path
+        assert (
+            405
+            == (await client.get("/control/restart/app/w", headers=AUTH)).status_code
+        )
+
+
+class TestMalformed:
+    async def test_raw_garbage_gets_4xx_and_leaves_the_tree_alone(
+        self, served: tuple[Tree, httpx.AsyncClient]
+    ) -> None:
+        """
+        Garbage, huge headers, bad methods and bad queries get 4xx; the tree is untouched.
+        """
+        tree, client = served
+        host, port = tree.http_addresses[0].rsplit(":", 1)
+        before = tree.snapshot().node("app/w").starts
+        requests = [
+            b"GARBAGE\r\n\r\n",
+            b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
+            b"GET /livez?"
+            + b"a=1&" * 100
+            + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"DELETE /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        ]
+        statuses = []
+        for raw in requests:
+            stream = await trio.open_tcp_stream(host, int(port))
+            async with stream:
+                await stream.send_all(raw)
+                reply = b""
+                with trio.move_on_after(5):
+                    while b"\r\n" not in reply:
+                        chunk = await stream.receive_some(4096)
+                        if not chunk:
+                            break
+                        reply += chunk
+            statuses.append(int(reply.split(b" ", 2)[1]) if reply else 0)
+
+        assert all(400 <= s < 500 for s in statuses), statuses
+        assert before == tree.snapshot().node("app/w").starts
+        assert 200 == (await client.get("/livez")).status_code
+
+    async def test_dashboard_and_unknown_pages(
+        self, served: tuple[Tree, httpx.AsyncClient]
+    ) -> None:
+        """
+        / serves the dashboard page; unknown pages are 404; POST to a probe is 405.
+        """
+        _, client = served
+        page = await client.get("/")
+
+        assert (200, "text/html; charset=utf-8") == (
+            page.status_code,
+            page.headers["content-type"],
+        )
+        assert 'fetch("status"' in page.text
+        assert 404 == (await client.get("/nope")).status_code
+        assert 404 == (await client.get("/status/x")).status_code
+        assert 405 == (await client.post("/livez")).status_code
+        assert json.loads((await client.get("/status")).text)
