@@ -20,7 +20,9 @@ import structlog
 import trio
 
 from ._errors import TooManyRestarts
+from ._http import HttpOptions
 from ._spec import DynamicSupervisor, Supervisor, SupervisorSpec
+from ._status_cli import status
 from ._tree import Tree
 
 _log = structlog.get_logger("supervisor.cli")
@@ -96,11 +98,11 @@ def configure_logging(fmt: str, level: str) -> None:
     )
 
 
-async def serve(spec: SupervisorSpec) -> None:
+async def serve(spec: SupervisorSpec, http: HttpOptions | None = None) -> None:
     """Run *spec* until it stops; SIGINT/SIGTERM stop it in order, a second one forces."""
     # Signals are watched from the start, not only once the tree is up: a
     # dependency that never comes up keeps the initial start retrying.
-    tree = Tree(spec, _private=True)
+    tree = Tree(spec, http=http, _private=True)
     failure: list[BaseException] = []
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
@@ -150,15 +152,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_p.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
+    run_p.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="serve health, status, metrics and the dashboard (0.0.0.0:8080 in Kubernetes)",
+    )
+    run_p.add_argument(
+        "--token-env",
+        default="SUPERVISOR_TOKEN",
+        metavar="VAR",
+        help="environment variable holding the bearer token for control calls "
+        "and details (default SUPERVISOR_TOKEN; unset: control calls off)",
+    )
+    status_p = sub.add_parser(
+        "status", help="print a running tree; exit 0 if healthy, 1 if not"
+    )
+    status_p.add_argument("url", nargs="?", default="http://127.0.0.1:8080")
+    status_p.add_argument(
+        "--json", action="store_true", help="print the raw /status JSON"
+    )
+    status_p.add_argument("--token-env", default="SUPERVISOR_TOKEN", metavar="VAR")
+    status_p.add_argument("--timeout", type=float, default=5.0)
     args = parser.parse_args(argv)
+    if args.command == "status":
+        return status(
+            args.url, as_json=args.json, token_env=args.token_env, timeout=args.timeout
+        )
     configure_logging(args.log_format, args.log_level)
     try:
         spec = load_spec(args.spec)
     except SpecLoadError as exc:
         print(f"supervisor: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    http = None
+    if args.http:
+        http = HttpOptions(bind=args.http, token=os.environ.get(args.token_env) or None)
     try:
-        trio.run(serve, spec)
+        trio.run(serve, spec, http)
     except TooManyRestarts as exc:
         _log.error("tree_gave_up", error=str(exc))
         return EXIT_GAVE_UP

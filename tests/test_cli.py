@@ -4,8 +4,10 @@ The `supervisor` command: spec loading, exit codes, and signals (real processes)
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -120,7 +122,7 @@ def spawn(spec_ref: str) -> subprocess.Popen[str]:
     )
 
 
-def wait_for_line(stream: object, needle: str, timeout: float = 20) -> list[str]:
+def wait_for_line(stream: object, *needles: str, timeout: float = 20) -> list[str]:
     # Real clock: this test is about real signals to a real process.
     lines: list[str] = []
     deadline = time.monotonic() + timeout
@@ -129,9 +131,9 @@ def wait_for_line(stream: object, needle: str, timeout: float = 20) -> list[str]
         if not line:
             break
         lines.append(line)
-        if needle in line:
+        if all(needle in line for needle in needles):
             return lines
-    pytest.fail(f"{needle!r} not seen; got {lines}")
+    pytest.fail(f"{needles!r} not seen; got {lines}")
 
 
 class TestProcess:
@@ -180,3 +182,69 @@ class TestProcess:
 
         assert 130 == proc.returncode
         assert "forced_exit" in err
+
+
+class TestStatusCommand:
+    def test_status_of_a_live_tree_and_of_nothing(self, spec_file: Path) -> None:
+        """
+        `supervisor status URL` prints the tree and exits 0 while healthy; 1 when
+        nothing answers. --json prints the raw document.
+        """
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        url = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "supervisor._cli",
+                "run",
+                f"{spec_file}:tree",
+                "--http",
+                f"127.0.0.1:{port}",
+                "--log-format",
+                "json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            wait_for_line(proc.stderr, '"supervisor_started"', '"path": "t"')
+            shown = subprocess.run(
+                [sys.executable, "-m", "supervisor._cli", "status", url],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            raw = subprocess.run(
+                [sys.executable, "-m", "supervisor._cli", "status", url, "--json"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=20)
+        gone = subprocess.run(
+            [sys.executable, "-m", "supervisor._cli", "status", url],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+        assert 0 == shown.returncode, shown.stderr
+        assert "livez ok" in shown.stdout
+        assert ["a running", "b running", "c running"] == [
+            line.split("── ")[1].strip()
+            for line in shown.stdout.splitlines()
+            if "── " in line
+        ]
+        assert (0, True) == (
+            raw.returncode,
+            json.loads(raw.stdout)["verdicts"]["healthz"],
+        )
+        assert 1 == gone.returncode
+        assert "cannot read" in gone.stderr
