@@ -79,6 +79,17 @@ class HttpOptions:
     show_details: ShowDetails = ShowDetails.WHEN_AUTHORIZED
 
 
+@attrs.define
+class _Cache:
+    """A snapshot and its rendered /status documents (with and without details)."""
+
+    version: int
+    built_at: float  # time.perf_counter()
+    ttl: float
+    snapshot: TreeSnapshot
+    bodies: dict[bool, bytes] = attrs.Factory(dict)
+
+
 class _BadRequest(Exception):
     def __init__(
         self, status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()
@@ -114,24 +125,34 @@ class HealthApp:
         self._token = token.encode() if token else None
         self._show = show_details
         self._checks = checks or tree.check_states
-        self._cached: tuple[int, float, TreeSnapshot] | None = None
+        self._cache: _Cache | None = None
         self._registry = registry_for(TreeCollector(self.snapshot, self._checks))
 
     # ---- cached state ----------------------------------------------------------
 
     def snapshot(self) -> TreeSnapshot:
-        """The tree's snapshot, rebuilt only when it changed or is a second old."""
-        now = self._tree.now()
-        cached = self._cached
+        """
+        The tree's snapshot, rebuilt only when the tree changed and the cached
+        one is older than a second or ten times what it cost to build (a
+        10,000-child snapshot takes about 50 ms: a poller cannot make the tree
+        spend more than a tenth of its time describing itself).
+        """
+        return self._current().snapshot
+
+    def _current(self) -> _Cache:
+        cache = self._cache
+        version = self._tree.version
+        now = time.perf_counter()
         if (
-            cached is not None
-            and cached[0] == self._tree.version
-            and now - cached[1] < _SNAPSHOT_TTL
+            cache is not None
+            and cache.version == version
+            and now - cache.built_at < cache.ttl
         ):
-            return cached[2]
+            return cache
         snap = self._tree.snapshot()
-        self._cached = (snap.version, now, snap)
-        return snap
+        cost = time.perf_counter() - now
+        self._cache = cache = _Cache(version, now, max(_SNAPSHOT_TTL, 10 * cost), snap)
+        return cache
 
     # ---- ASGI ------------------------------------------------------------------
 
@@ -298,9 +319,15 @@ class HealthApp:
     # ---- status ----------------------------------------------------------------
 
     def _status(self, authorized: bool) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        snap = self.snapshot()
-        checks = self._checks()
+        cache = self._current()
         details = self._details(authorized)
+        body = cache.bodies.get(details)
+        if body is None:  # rendered once per snapshot and detail level
+            body = cache.bodies[details] = self._render_status(cache.snapshot, details)
+        return 200, [(b"content-type", b"application/json"), *_NO_STORE], body
+
+    def _render_status(self, snap: TreeSnapshot, details: bool) -> bytes:
+        checks = self._checks()
         closing = self._tree.shutting_down
         tree = snap.as_dict()
         if not details:
@@ -309,14 +336,19 @@ class HealthApp:
         readyz = all(
             i.ok for i in _health.readiness(snap, checks, shutting_down=closing)
         )
-        body = {
-            "tree": tree,
-            "wall_time": time.time(),
-            "shutting_down": closing,
-            "verdicts": {"livez": livez, "readyz": readyz, "healthz": livez and readyz},
-            "checks": [state.as_dict(details=details) for state in checks],
-        }
-        return 200, [(b"content-type", b"application/json"), *_NO_STORE], _dumps(body)
+        return _dumps(
+            {
+                "tree": tree,
+                "wall_time": time.time(),
+                "shutting_down": closing,
+                "verdicts": {
+                    "livez": livez,
+                    "readyz": readyz,
+                    "healthz": livez and readyz,
+                },
+                "checks": [state.as_dict(details=details) for state in checks],
+            }
+        )
 
     # ---- control ---------------------------------------------------------------
 
