@@ -1,5 +1,6 @@
 """Erlang-style supervision trees for trio: restarts, backoff, ordered stops, live control."""
 
+from ._checks import Check, Feeds
 from ._context import stop_requested
 from ._errors import (
     ChildExists,
@@ -14,6 +15,7 @@ from ._errors import (
     TreeNotRunning,
 )
 from ._heartbeat import heartbeat
+from ._http import HealthApp, HttpOptions, ShowDetails
 from ._loopwatch import EventLoopHealth
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State, TreeSnapshot
 from ._spec import (
@@ -31,6 +33,7 @@ from ._tree import ChildCounts, Tree, open_tree, run
 __all__ = [
     "AutoShutdown",
     "Backoff",
+    "Check",
     "Child",
     "ChildCounts",
     "ChildExists",
@@ -39,12 +42,16 @@ __all__ = [
     "DynamicSupervisor",
     "EventLoopHealth",
     "ExitInfo",
+    "Feeds",
+    "HealthApp",
+    "HttpOptions",
     "Jitter",
     "NodeSnapshot",
     "NotInChild",
     "NotSupported",
     "Reason",
     "Restart",
+    "ShowDetails",
     "SpecError",
     "State",
     "Strategy",

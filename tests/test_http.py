@@ -19,16 +19,18 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from supervisor import (
     Backoff,
+    Check,
     Child,
     DynamicSupervisor,
+    Feeds,
+    HttpOptions,
     Jitter,
+    ShowDetails,
     Supervisor,
     Tree,
     heartbeat,
     open_tree,
 )
-from supervisor._checks import Check, Feeds
-from supervisor._http import HttpOptions, ShowDetails
 
 TOKEN = "s3cret-token"
 AUTH = {"authorization": f"Bearer {TOKEN}"}

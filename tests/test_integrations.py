@@ -18,8 +18,16 @@ import httpx
 import pytest
 import trio
 
-from supervisor import Backoff, Child, Jitter, Supervisor, heartbeat, open_tree
-from supervisor._checks import Check, redis
+from supervisor import (
+    Backoff,
+    Check,
+    Child,
+    Jitter,
+    Supervisor,
+    checks,
+    heartbeat,
+    open_tree,
+)
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -109,7 +117,7 @@ async def test_redis_check_follows_a_real_server(redis_server: RedisServer) -> N
     """
     check = Check(
         name="redis",
-        fn=redis("127.0.0.1", redis_server.port),
+        fn=checks.redis("127.0.0.1", redis_server.port),
         interval=0.05,
         timeout=1,
         failure_threshold=2,
