@@ -98,9 +98,17 @@ class CheckState:
     observed_value: float | None = None
     observed_unit: str | None = None
 
+    def __attrs_post_init__(self) -> None:
+        # Kubernetes starts liveness as passing (a slow first run must not get
+        # the process killed) and readiness as failing (no traffic before proof).
+        if self.check.feeds is Feeds.LIVENESS:
+            self.up = True
+
     def record(
         self, now: float, obs: Observation | None, error: BaseException | None
-    ) -> None:
+    ) -> bool:
+        """Record one run; True if the check's status changed."""
+        before = self.status
         self.runs += 1
         self.last_run = now
         check = self.check
@@ -110,7 +118,7 @@ class CheckState:
             self.last_error = None
             self.warn = obs is not None and obs.warn
             if obs is not None and obs.value is not None:
-                self.observed_value, self.observed_unit = obs.value, obs.unit
+                self.observed_value, self.observed_unit = _finite(obs.value), obs.unit
             if (
                 self.up is not True
                 and self.consecutive_successes >= check.success_threshold
@@ -122,11 +130,15 @@ class CheckState:
             self.warn = False
             self.last_error = f"{type(error).__name__}: {error}"
             if isinstance(error, CheckFailed) and error.value is not None:
-                self.observed_value, self.observed_unit = error.value, error.unit
+                self.observed_value, self.observed_unit = (
+                    _finite(error.value),
+                    error.unit,
+                )
             if self.up is not False and (
                 self.consecutive_failures >= check.failure_threshold or self.up is None
             ):
                 self.up = False
+        return self.status != before
 
     def as_dict(self, *, details: bool) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -162,7 +174,16 @@ class CheckFailed(Exception):
         self.unit = unit
 
 
-async def run_check(state: CheckState, now: Callable[[], float]) -> None:
+def _finite(value: float) -> float | None:
+    # JSON has no NaN or infinity; a check that measured nonsense reports nothing.
+    return value if math.isfinite(value) else None
+
+
+async def run_check(
+    state: CheckState,
+    now: Callable[[], float],
+    on_change: Callable[[], None] = lambda: None,
+) -> None:
     """The runner: a supervised child looping forever over one check."""
     check = state.check
     while True:
@@ -175,7 +196,8 @@ async def run_check(state: CheckState, now: Callable[[], float]) -> None:
                 error = exc
         if scope.cancelled_caught:
             error = TimeoutError(f"no answer within {check.timeout:g} s")
-        state.record(now(), obs, error)
+        if state.record(now(), obs, error):
+            on_change()  # a new verdict: cached status documents are stale
         await trio.sleep(check.interval)
 
 

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 import attrs
 import structlog
@@ -85,7 +85,7 @@ class _Cache:
 
     version: int
     built_at: float  # time.perf_counter()
-    ttl: float
+    min_age: float  # ten times what it cost to build: the rebuild rate limit
     snapshot: TreeSnapshot
     bodies: dict[bool, bytes] = attrs.Factory(dict)
 
@@ -132,26 +132,28 @@ class HealthApp:
 
     def snapshot(self) -> TreeSnapshot:
         """
-        The tree's snapshot, rebuilt only when the tree changed and the cached
-        one is older than a second or ten times what it cost to build (a
-        10,000-child snapshot takes about 50 ms: a poller cannot make the tree
-        spend more than a tenth of its time describing itself).
+        The tree's snapshot, rebuilt when the tree changed (or after a second,
+        for ages and uptimes), and never sooner than ten times what the last one
+        cost to build: a 10,000-child snapshot takes about 50 ms, and a poller
+        must not make the tree spend more than a tenth of its time describing
+        itself.
         """
         return self._current().snapshot
 
     def _current(self) -> _Cache:
         cache = self._cache
-        version = self._tree.version
         now = time.perf_counter()
-        if (
-            cache is not None
-            and cache.version == version
-            and now - cache.built_at < cache.ttl
-        ):
-            return cache
+        if cache is not None:
+            age = now - cache.built_at
+            unchanged = cache.version == self._tree.version
+            # Unchanged: only time-derived fields (uptime, beat ages) drift, so a
+            # second is fine. Changed: rebuild, but a large tree no more often
+            # than ten times its build cost.
+            if (unchanged and age < _SNAPSHOT_TTL) or age < cache.min_age:
+                return cache
         snap = self._tree.snapshot()
         cost = time.perf_counter() - now
-        self._cache = cache = _Cache(version, now, max(_SNAPSHOT_TTL, 10 * cost), snap)
+        self._cache = cache = _Cache(snap.version, now, 10 * cost, snap)
         return cache
 
     # ---- ASGI ------------------------------------------------------------------
@@ -165,19 +167,18 @@ class HealthApp:
         try:
             status, headers, body = await self._route(scope, receive)
         except _BadRequest as exc:
-            status, headers, body = (
-                exc.status,
-                [(b"content-type", b"text/plain; charset=utf-8"), *exc.headers],
-                f"{exc}\n".encode(),
-            )
+            status, body = exc.status, f"{exc}\n".encode()
+            headers = [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                *_NO_STORE,
+                *exc.headers,
+            ]
+        # HEAD: the GET answer's headers, Content-Length included (RFC 9110 9.3.2).
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
         if scope["method"] == "HEAD":
             body = b""
         await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [*headers, (b"content-length", str(len(body)).encode())],
-            }
+            {"type": "http.response.start", "status": status, "headers": headers}
         )
         await send({"type": "http.response.body", "body": body})
 
@@ -198,7 +199,7 @@ class HealthApp:
             )
         endpoint, _, single = path.lstrip("/").partition("/")
         if endpoint in ("livez", "readyz", "healthz"):
-            return self._probe(endpoint, unquote(single), query, scope, authorized)
+            return self._probe(endpoint, single, query, scope, authorized)
         if single:
             raise _BadRequest(404, f"no such page: {path}")
         if endpoint == "status":
@@ -364,8 +365,8 @@ class HealthApp:
                 "a valid bearer token is required",
                 [(b"www-authenticate", b'Bearer realm="supervisor"')],
             )
+        # scope["path"] is already percent-decoded by the server: decode no further.
         action, _, target = path[len("/control/") :].partition("/")
-        target = unquote(target)
         body = await _read_body(receive)
         try:
             result = await self._act(action, target, body)
@@ -416,7 +417,7 @@ async def _start(tree: Tree, target: str, body: bytes) -> str:
         if name is not None and not isinstance(name, str):
             raise _BadRequest(400, "'name' must be a string")
         return await tree.start_child(target, args=data.get("args", []), name=name)
-    await tree.restart_child(target)
+    await tree.start_stopped_child(target)
     return target
 
 
@@ -485,7 +486,8 @@ async def _read_body(receive: Receive) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return body
+            # An incomplete request must not act on the tree.
+            raise _BadRequest(400, "the client went away before the body was complete")
         chunk: bytes = message.get("body", b"")
         body += chunk
         if len(body) > _MAX_BODY:

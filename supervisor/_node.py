@@ -562,6 +562,10 @@ class Node:
             slot.last_exit = (
                 exit_info  # it crashed while being stopped: keep the evidence
             )
+        else:
+            # Stopped on purpose: readiness and dashboards must tell this from
+            # "never started" (no exit at all) and from an older crash.
+            slot.last_exit = ExitInfo(reason=Reason.SHUTDOWN, time=self._now())
         slot.state = State.STOPPED
         slot.log.info("child_stopped")
         self.tree.bump()
@@ -811,8 +815,12 @@ class Node:
         finally:
             self._release()
 
+    def is_busy(self, slot: Slot) -> bool:
+        """Running, starting, in backoff, or queued to start."""
+        return slot.active or slot in self._pending
+
     def delete(self, slot: Slot) -> None:
-        if slot.active or slot in self._pending:
+        if self.is_busy(slot):
             raise ChildRunning(
                 f"{slot.path}: is running (or about to be restarted); "
                 "terminate it before deleting it"

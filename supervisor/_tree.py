@@ -18,6 +18,7 @@ import trio
 from ._checks import Check, CheckState, run_check
 from ._errors import (
     ChildLookupError,
+    ChildRunning,
     NotSupported,
     SpecError,
     TooManyRestarts,
@@ -208,7 +209,7 @@ class Tree:
         children.extend(
             Child(
                 name=f"check:{state.check.name}",
-                target=functools.partial(run_check, state, self.now),
+                target=functools.partial(run_check, state, self.now, self.bump),
             )
             for state in self._checks
         )
@@ -231,7 +232,23 @@ class Tree:
         return self._root.closing
 
     def is_dynamic_supervisor(self, path: str) -> bool:
-        return isinstance(self._node(path).spec, DynamicSupervisor)
+        """Does *path* name a running dynamic supervisor (no error for other nodes)?"""
+        try:
+            return isinstance(self._node(path).spec, DynamicSupervisor)
+        except (ChildLookupError, NotSupported, TreeNotRunning):
+            return False
+
+    async def start_stopped_child(self, path: str) -> None:
+        """
+        Start the stopped child at *path* again.
+
+        Raises:
+            ChildRunning: It is running, starting or waiting to restart.
+        """
+        node, slot = self._child(path)
+        if node.is_busy(slot):
+            raise ChildRunning(f"{path}: is already running (or about to be restarted)")
+        await self.restart_child(path)
 
     def asgi_app(
         self,

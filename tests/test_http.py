@@ -459,3 +459,119 @@ class TestMalformed:
         assert 404 == (await client.get("/status/x")).status_code
         assert 405 == (await client.post("/livez")).status_code
         assert json.loads((await client.get("/status")).text)
+
+
+class TestReviewRegressions:
+    async def test_a_terminated_child_does_not_make_the_tree_unready(
+        self, served: tuple[Tree, httpx.AsyncClient]
+    ) -> None:
+        """
+        A child stopped on purpose is not a readiness failure; starting it again works,
+        and starting a running one is a conflict.
+        """
+        _, client = served
+        await client.post("/control/terminate/app/w", headers=AUTH)
+        ready = await client.get("/readyz")
+        started = await client.post("/control/start/app/w", headers=AUTH)
+        again = await client.post("/control/start/app/w", headers=AUTH)
+
+        assert 200 == ready.status_code
+        assert (200, 409) == (started.status_code, again.status_code)
+
+    async def test_non_finite_observations_do_not_break_json(self) -> None:
+        """
+        A check that reports NaN or infinity still gives valid JSON answers.
+        """
+        from supervisor.checks import Observation  # noqa: PLC0415 - local to this case
+
+        async def weird() -> Observation:
+            return Observation(value=float("nan"))
+
+        check = Check(name="weird", fn=weird, interval=0.05)
+        async with open_tree(spec(), http="127.0.0.1:0", checks=[check]) as tree:
+            await trio.testing.wait_all_tasks_blocked()
+            async with httpx.AsyncClient(
+                base_url=f"http://{tree.http_addresses[0]}"
+            ) as client:
+                status = await client.get("/status")
+                health = await client.get("/readyz?format=json")
+
+        assert (200, 200) == (status.status_code, health.status_code)
+        assert None is status.json()["checks"][0]["observed_value"]
+
+    async def test_status_follows_a_check_flip_at_once(self) -> None:
+        """
+        A check changing verdict invalidates the cached /status document.
+        """
+        flaky = {"fail": False}
+
+        async def dependency() -> None:
+            if flaky["fail"]:
+                raise ConnectionError("gone")
+
+        check = Check(name="dep", fn=dependency, interval=0.02, failure_threshold=1)
+        async with open_tree(spec(), http="127.0.0.1:0", checks=[check]) as tree:
+            async with httpx.AsyncClient(
+                base_url=f"http://{tree.http_addresses[0]}"
+            ) as client:
+                await trio.testing.wait_all_tasks_blocked()
+                before = (await client.get("/status")).json()["verdicts"]["readyz"]
+                flaky["fail"] = True
+                with trio.fail_after(5):
+                    while tree.check_states()[0].up:  # noqa: ASYNC110 - a real-clock check run
+                        await trio.sleep(0.01)
+                after = (await client.get("/status")).json()["verdicts"]["readyz"]
+
+        assert (True, False) == (before, after)
+
+    async def test_head_has_the_get_length(
+        self, served: tuple[Tree, httpx.AsyncClient]
+    ) -> None:
+        """
+        HEAD answers carry the Content-Length of the GET answer, and no body.
+        """
+        _, client = served
+        get = await client.get("/healthz?verbose")
+        head = await client.head("/healthz?verbose")
+
+        assert (str(len(get.content)), b"") == (
+            head.headers["content-length"],
+            head.content,
+        )
+
+    async def test_an_incomplete_control_request_does_nothing(
+        self, served: tuple[Tree, httpx.AsyncClient]
+    ) -> None:
+        """
+        A control call whose client leaves before sending its whole body is not carried out.
+        """
+        tree, _ = served
+        host, port = tree.http_addresses[0].rsplit(":", 1)
+        stream = await trio.open_tcp_stream(host, int(port))
+        await stream.send_all(
+            b"POST /control/terminate/app/w HTTP/1.1\r\nHost: x\r\n"
+            + f"Authorization: Bearer {TOKEN}\r\nContent-Length: 1000\r\n\r\npartial..".encode()
+        )
+        await stream.aclose()
+        await trio.sleep(0.2)
+
+        assert "running" == tree.snapshot().node("app/w").state
+
+    async def test_liveness_checks_start_passing(self) -> None:
+        """
+        A LIVENESS check that has not answered yet does not fail /livez (Kubernetes).
+        """
+        release = trio.Event()
+
+        async def slow_first() -> None:
+            await release.wait()
+
+        check = Check(name="live", fn=slow_first, timeout=30, feeds=Feeds.LIVENESS)
+        async with open_tree(spec(), http="127.0.0.1:0", checks=[check]) as tree:
+            async with httpx.AsyncClient(
+                base_url=f"http://{tree.http_addresses[0]}"
+            ) as client:
+                response = await client.get("/livez")
+            release.set()
+
+        assert 200 == response.status_code
