@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 import structlog
 import trio
@@ -33,6 +35,9 @@ from supervisor import (
 )
 
 TOKEN = "s3cret-token"
+STATUS_SCHEMA = json.loads(
+    (Path(__file__).resolve().parent.parent / "docs" / "status.schema.json").read_text()
+)
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 
 
@@ -238,6 +243,31 @@ class TestStatusAndMetrics:
         assert 5 == root["children"][0]["heartbeat_timeout"]
         assert ["cache", "audit"] == [c["name"] for c in body["checks"]]
         assert "last_error" not in body["checks"][1]
+
+    async def test_status_matches_its_published_schema(self) -> None:
+        """
+        /status validates against docs/status.schema.json, with and without details.
+        """
+        schema = STATUS_SCHEMA
+        checks = [
+            Check(name="cache", fn=passing, interval=0.05),
+            Check(name="audit", fn=failing, interval=0.05, feeds=Feeds.INFO),
+        ]
+        options = HttpOptions(bind="127.0.0.1:0", token=TOKEN)
+        async with open_tree(spec(flaky=True), http=options, checks=checks) as tree:
+            await trio.testing.wait_all_tasks_blocked()
+            async with httpx.AsyncClient(
+                base_url=f"http://{tree.http_addresses[0]}"
+            ) as client:
+                public = (await client.get("/status")).json()
+                private = (await client.get("/status", headers=AUTH)).json()
+
+        for document in (public, private):
+            jsonschema.validate(document, schema)
+        assert (
+            "hunter2"
+            in private["tree"]["root"]["children"][1]["last_exit"]["exc_message"]
+        )
 
     async def test_exception_text_only_with_the_token(self) -> None:
         """
