@@ -81,13 +81,18 @@ class HttpOptions:
 
 @attrs.define
 class _Cache:
-    """A snapshot and its rendered /status documents (with and without details)."""
+    """
+    A snapshot, its rendered /status documents (with and without details) and
+    its probe verdicts. Check results that change a verdict bump the tree's
+    version, so they invalidate this too.
+    """
 
     version: int
     built_at: float  # time.perf_counter()
     min_age: float  # ten times what it cost to build: the rebuild rate limit
     snapshot: TreeSnapshot
     bodies: dict[bool, bytes] = attrs.Factory(dict)
+    items: dict[str, list[_health.Item]] = attrs.Factory(dict)
 
 
 class _BadRequest(Exception):
@@ -240,15 +245,11 @@ class HealthApp:
         scope: Scope,
         authorized: bool,
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        snap = self.snapshot()
-        checks = self._checks()
-        closing = self._tree.shutting_down
-        if endpoint == "livez":
-            items = _health.liveness(snap, checks)
-        elif endpoint == "readyz":
-            items = _health.readiness(snap, checks, shutting_down=closing)
-        else:
-            items = _health.health(snap, checks, shutting_down=closing)
+        cache = self._current()
+        snap = cache.snapshot
+        items = cache.items.get(endpoint)
+        if items is None:  # verdicts change only with the version: once per snapshot
+            items = cache.items[endpoint] = self._verdict(endpoint, snap)
         excluded = {value for key, value in query if key == "exclude"}
         unknown = excluded - {item.name for item in items}
         if unknown:
@@ -271,6 +272,15 @@ class HealthApp:
             details=details,
             single=bool(single),
         )
+
+    def _verdict(self, endpoint: str, snap: TreeSnapshot) -> list[_health.Item]:
+        checks = self._checks()
+        closing = self._tree.shutting_down
+        if endpoint == "livez":
+            return _health.liveness(snap, checks)
+        if endpoint == "readyz":
+            return _health.readiness(snap, checks, shutting_down=closing)
+        return _health.health(snap, checks, shutting_down=closing)
 
     def _health_json(
         self,
