@@ -31,6 +31,9 @@ EXIT_GAVE_UP = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
+# Kubernetes' default grace period between SIGTERM and SIGKILL.
+DEFAULT_STOP_TIMEOUT = 30.0
+
 
 class SpecLoadError(Exception):
     """The spec named on the command line cannot be loaded."""
@@ -98,7 +101,11 @@ def configure_logging(fmt: str, level: str) -> None:
     )
 
 
-async def serve(spec: SupervisorSpec, http: HttpOptions | None = None) -> None:
+async def serve(
+    spec: SupervisorSpec,
+    http: HttpOptions | None = None,
+    stop_timeout: float = DEFAULT_STOP_TIMEOUT,
+) -> None:
     """Run *spec* until it stops; SIGINT/SIGTERM stop it in order, a second one forces."""
     # Signals are watched from the start, not only once the tree is up: a
     # dependency that never comes up keeps the initial start retrying.
@@ -106,7 +113,7 @@ async def serve(spec: SupervisorSpec, http: HttpOptions | None = None) -> None:
     failure: list[BaseException] = []
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_signals_task, tree, signals)
+            nursery.start_soon(_signals_task, tree, signals, stop_timeout)
             try:
                 await tree._run_root()
             except trio.Cancelled:
@@ -119,19 +126,36 @@ async def serve(spec: SupervisorSpec, http: HttpOptions | None = None) -> None:
         raise failure[0]
 
 
-async def _signals_task(tree: Tree, signals: AsyncIterator[int]) -> None:
-    first = True
-    async for signum in signals:
-        name = signal.Signals(signum).name
-        if first:
-            first = False
-            _log.warning("stop_requested", signal=name, hint="send it again to force")
-            tree.request_stop()
-        else:
-            # The tree may be waiting on a child that ignores cancellation
-            # (trio cannot abandon a task): leave without it.
-            _log.error("forced_exit", signal=name)
-            os._exit(EXIT_INTERRUPTED)
+async def _signals_task(
+    tree: Tree, signals: AsyncIterator[int], stop_timeout: float
+) -> None:
+    async with trio.open_nursery() as nursery:
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if not tree.shutting_down:
+                _log.warning(
+                    "stop_requested",
+                    signal=name,
+                    stop_timeout=stop_timeout,
+                    hint="send it again to force",
+                )
+                tree.request_stop()
+                nursery.start_soon(_force_after, stop_timeout)
+            else:
+                _force(f"second {name}")
+
+
+async def _force_after(seconds: float) -> None:
+    # Like systemd's TimeoutStopSec or Kubernetes' grace period: a child that
+    # ignores cancellation (trio cannot abandon a task) must not keep the
+    # process alive forever. The tree has reported it as unstopped by now.
+    await trio.sleep(seconds)
+    _force(f"the stop took longer than {seconds:g} s")
+
+
+def _force(reason: str) -> None:
+    _log.error("forced_exit", reason=reason)
+    os._exit(EXIT_INTERRUPTED)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -164,6 +188,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="environment variable holding the bearer token for control calls "
         "and details (default SUPERVISOR_TOKEN; unset: control calls off)",
     )
+    run_p.add_argument(
+        "--stop-timeout",
+        type=float,
+        default=DEFAULT_STOP_TIMEOUT,
+        metavar="SECONDS",
+        help="after SIGTERM/SIGINT, exit anyway (status 130) if the tree has not "
+        "stopped within this time (default 30, Kubernetes' grace period)",
+    )
     status_p = sub.add_parser(
         "status", help="print a running tree; exit 0 if healthy, 1 if not"
     )
@@ -188,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.http:
         http = HttpOptions(bind=args.http, token=os.environ.get(args.token_env) or None)
     try:
-        trio.run(serve, spec, http)
+        trio.run(serve, spec, http, args.stop_timeout)
     except TooManyRestarts as exc:
         _log.error("tree_gave_up", error=str(exc))
         return EXIT_GAVE_UP

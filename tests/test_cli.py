@@ -103,7 +103,7 @@ class TestLoadSpec:
         assert "expected MODULE:NAME" in capsys.readouterr().err
 
 
-def spawn(spec_ref: str) -> subprocess.Popen[str]:
+def spawn(spec_ref: str, *extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [
@@ -114,6 +114,7 @@ def spawn(spec_ref: str) -> subprocess.Popen[str]:
             spec_ref,
             "--log-format",
             "json",
+            *extra,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -182,6 +183,26 @@ class TestProcess:
 
         assert 130 == proc.returncode
         assert "forced_exit" in err
+
+    def test_a_stuck_stop_ends_at_the_stop_timeout(self, spec_file: Path) -> None:
+        """
+        One SIGTERM: the child that ignores cancellation is reported unstopped, and the
+        process exits at --stop-timeout rather than waiting for it forever.
+        """
+        proc = spawn(f"{spec_file}:hung", "--stop-timeout", "1")
+        try:
+            wait_for_line(proc.stderr, '"supervisor_started"')
+            began = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=20)
+            took = time.monotonic() - began
+        finally:
+            proc.kill()
+
+        assert 130 == proc.returncode
+        assert "child_unstopped" in err
+        assert "the stop took longer than 1 s" in err
+        assert 0.9 <= took < 10
 
 
 class TestStatusCommand:
