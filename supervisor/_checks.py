@@ -217,7 +217,7 @@ def tcp(host: str, port: int) -> CheckFn:
 
 def http(url: str, *, expect_status: range = range(200, 400)) -> CheckFn:
     """Passes when ``GET url`` answers with a status in *expect_status* (httpx)."""
-    import httpx  # noqa: PLC0415 - only applications using this check need httpx
+    import httpx  # noqa: PLC0415 - slow to import; only this check needs it here
 
     async def http_get() -> Observation | None:
         async with httpx.AsyncClient() as client:

@@ -12,17 +12,25 @@ catches the target's `Exception` itself, so a crash never reaches the nursery
 and siblings are untouched; trio's `Cancelled`, `KeyboardInterrupt` and
 `SystemExit` are never swallowed.
 
-Exits are handled synchronously in the exiting task (`_on_exit`): the policy
+Exits are handled synchronously in the exiting task (`on_exit`): the policy
 decides, and a one-for-one restart is launched right there, as a new
 incarnation. Work that must wait -- stopping children one by one, each within
-its shutdown bound -- runs as a *job* in the node's single control task, so
-stops never interleave. Waiting for a restart delay happens in the child's own
-incarnation, so the node keeps handling other exits and control calls.
+its shutdown bound -- runs as a *job* in the node's single control task, and
+so do control calls (start, terminate, restart, delete a child): they are
+serialised with sweeps, as OTP's supervisor handles one message at a time.
+Waiting for a restart delay happens in the child's own incarnation, so the
+node keeps handling other exits and control calls.
 
-Starts follow spec order through a *pipeline*: the head child is launched and
+Starts follow spec order through a *queue*: the head child is launched and
 the next one only when the head counts as started (at once for a plain
 target, at ``task_status.started()`` for one that takes it). A head that
-fails to start is retried with backoff, and the pipeline waits for it.
+fails to start is retried with backoff, and the queue waits for it. A sweep
+(ONE_FOR_ALL, REST_FOR_ONE) queues everything it will restart at once and
+holds the queue until its stops are done. Dynamic supervisors skip the queue:
+their children are independent.
+
+Timers (start timeouts, heartbeat checks, stop bounds) live in the tree's
+one watchdog heap (`_watchdog`).
 
 Stops: the node's children live under a shielded cancel scope, so a
 cancellation from outside (an enclosing scope, Ctrl-C) cannot hit them all at
