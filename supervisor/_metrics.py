@@ -86,6 +86,14 @@ class TreeCollector(Collector):
         )
         loop.add_metric([], snap.event_loop.blocked_seconds_total)
         yield loop
+        crashes = CounterMetricFamily(
+            "supervisor_crashes",
+            "Crashes anywhere in the tree since it started, by reason (never reset).",
+            labels=["reason"],
+        )
+        for reason, count in snap.crashes:
+            crashes.add_metric([reason], count)
+        yield crashes
         blocks = CounterMetricFamily(
             "supervisor_event_loop_blocks",
             "Times the trio event loop was found blocked.",

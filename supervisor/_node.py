@@ -367,6 +367,7 @@ class Node:
         _drop_own_frames(exc)
         reason = Reason.ESCALATED if isinstance(exc, TooManyRestarts) else Reason.CRASH
         exit_info = ExitInfo.from_exception(reason, self._now(), exc)
+        self.tree.count_crash(reason)
         slot.log.warning(
             "child_crashed",
             reason=reason,  # a StrEnum: renders as its value
@@ -536,6 +537,7 @@ class Node:
             exit_info.reason is not Reason.CRASH
             and exit_info.reason is not Reason.ESCALATED
         ):
+            self.tree.count_crash(exit_info.reason)
             slot.log.warning("child_crashed", reason=str(exit_info.reason))
         if not should_restart(slot.spec.restart, abnormal=exit_info.abnormal):
             self._ended(slot, exit_info)

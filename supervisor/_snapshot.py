@@ -171,6 +171,8 @@ class TreeSnapshot:
     time: float  # trio clock when taken
     root: NodeSnapshot
     event_loop: EventLoopHealth = UNWATCHED
+    # Every crash in the tree since it started, by reason; never reset.
+    crashes: tuple[tuple[str, int], ...] = ()
 
     def node(self, path: str) -> NodeSnapshot:
         """The node at *path* (``root/db/pool``); LookupError if there is none."""
@@ -188,5 +190,6 @@ class TreeSnapshot:
             "version": self.version,
             "time": self.time,
             "event_loop": self.event_loop.as_dict(),
+            "crashes": dict(self.crashes),
             "root": self.root.as_dict(),
         }

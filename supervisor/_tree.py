@@ -148,6 +148,8 @@ class Tree:
         self._done = trio.Event()
         # Bumped on every change anywhere in the tree; snapshots carry it.
         self._version = 0
+        # Every child_crashed event, by reason, since the tree started.
+        self._crashes: dict[str, int] = {}
         # A KeyboardInterrupt/SystemExit raised inside a child: re-raised at the root.
         self._fatal: BaseException | None = None
         self._root_slot = make_slot(spec, spec.name, 0, None)
@@ -162,6 +164,11 @@ class Tree:
 
     def bump(self) -> None:
         self._version += 1
+
+    def count_crash(self, reason: str) -> None:
+        # Tree-wide and never reset (a restarted subtree starts its own
+        # counters afresh, as in OTP): one per child_crashed event.
+        self._crashes[reason] = self._crashes.get(reason, 0) + 1
 
     @property
     def aborted(self) -> bool:
@@ -319,6 +326,7 @@ class Tree:
             time=now,
             root=self._root_slot.snapshot(now, self.beat_offset),
             event_loop=self.event_loop_health(),
+            crashes=tuple(sorted(self._crashes.items())),
         )
 
     def event_loop_health(self) -> EventLoopHealth:

@@ -188,7 +188,16 @@ async def test_chaos_soak() -> None:
                 nursery.start_soon(
                     probe, tree.http_addresses[0], SECONDS, latencies, failures
                 )
-            snap = tree.snapshot()
+        # After the stop: children crashing while being stopped count too.
+        snap = tree.snapshot()
+        metrics = tree.asgi_app()._registry
+        crash_metric = {
+            sample.labels["reason"]: sample.value
+            for family in metrics.collect()
+            if family.name == "supervisor_crashes"
+            for sample in family.samples
+            if sample.name == "supervisor_crashes_total"
+        }
     after = (
         threading.active_count(),
         fds(),
@@ -218,6 +227,13 @@ async def test_chaos_soak() -> None:
         f"max {ordered[-1] * 1000:.1f} ms"
     )
 
+    crash_events = collections.Counter(
+        e["reason"] for e in logs if e["event"] == "child_crashed"
+    )
+    assert dict(crash_events) == dict(snap.crashes), "events and snapshot disagree"
+    assert {k: float(v) for k, v in crash_events.items()} == crash_metric, (
+        "events and metrics disagree"
+    )
     assert [] == chaos.double_runs
     assert len(landed) == len(set(landed)), "a crash was reported twice"
     assert set(landed) <= chaos.crash_ids
