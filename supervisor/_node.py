@@ -156,21 +156,28 @@ class Node:
                     self.begin_close()
                     with trio.CancelScope(shield=True):
                         await self._finished.wait()
+                    if self.failure is not None:
+                        self._log_escalated(self.failure, preempted=True)
                     self.log.info("supervisor_stopped")
                     raise
         except BaseExceptionGroup as group:
             raise _sole(group) from None
         if self.failure is not None:
-            self.log.error(
-                "supervisor_escalated",
-                intensity=self.spec.intensity,
-                period=self.spec.period,
-                last_reason=None
-                if self.failure.last is None
-                else str(self.failure.last.reason),
-            )
+            self._log_escalated(self.failure, preempted=False)
             raise self.failure
         self.log.info("supervisor_stopped")
+
+    def _log_escalated(self, failure: TooManyRestarts, *, preempted: bool) -> None:
+        # preempted: its parent was stopping it anyway (or the tree was being
+        # cancelled), so the failure cannot reach the parent as a crash; it is
+        # still reported, so that no intensity_exceeded goes unanswered.
+        self.log.error(
+            "supervisor_escalated",
+            intensity=self.spec.intensity,
+            period=self.spec.period,
+            last_reason=None if failure.last is None else str(failure.last.reason),
+            preempted=preempted,
+        )
 
     async def _host(self) -> None:
         try:
