@@ -6,13 +6,16 @@ default; set SUPERVISOR_CHAOS_SECONDS for a longer run.
 
 Invariants: no child ever runs twice under one name; every injected crash that
 lands appears exactly once in the events; every intensity_exceeded is followed
-by its supervisor_escalated; the root never gives up; /healthz always answers;
+by its supervisor_escalated; the root never gives up; /healthz always answers,
+99% of the time within 100 ms (with gc.freeze() after start-up, as the docs
+advise for large trees);
 after the stop no task, thread or file descriptor is left behind.
 """
 
 from __future__ import annotations
 
 import collections
+import gc
 import json
 import os
 import random
@@ -207,11 +210,15 @@ async def test_chaos_soak() -> None:
         async with open_tree(
             spec, http="127.0.0.1:0", loop_block_threshold=0.5
         ) as tree:
+            # The configuration docs/heartbeats.md recommends for large trees:
+            # without it, collector pauses alone push /healthz past 100 ms.
+            gc.freeze()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(inject, tree, chaos, workers, SECONDS)
                 nursery.start_soon(
                     probe, tree.http_addresses[0], SECONDS, latencies, failures
                 )
+        gc.unfreeze()
         # After the stop: children crashing while being stopped count too.
         snap = tree.snapshot()
         metrics = tree.asgi_app()._registry
@@ -266,4 +273,5 @@ async def test_chaos_soak() -> None:
     assert "root" not in exceeded
     assert [] == failures
     assert len(latencies) > SECONDS * 5
+    assert ordered[int(len(ordered) * 0.99) - 1] < 0.1, "/healthz p99 over 100 ms"
     assert (threads_before, fds_before, tasks_before) == after
