@@ -3,7 +3,7 @@ Model-based test: hypothesis writes random programs of crashes, normal exits,
 terminate/restart calls and time jumps; each program runs against a real tree
 under a MockClock, and after every step the tree must agree with a small
 reference model of OTP's semantics (which children run, start and restart
-counts, when intensity escalates).
+counts, the order children stop in, when intensity escalates).
 
 The model covers one supervisor with zero backoff, every strategy and restart
 type; the timing of backoff is covered by exact tests elsewhere.
@@ -54,19 +54,24 @@ class Model:
     window: list[float] = field(default_factory=list)
     gave_up: bool = False
 
-    def exit(self, name: str, *, abnormal: bool) -> None:
+    def exit(self, name: str, *, abnormal: bool) -> list[str]:
+        """*name* ended; returns the children expected to stop, in order."""
         child = self.children[name]
         child.running = False
+        stops = [name]
         restart = child.restart is Restart.PERMANENT or (
             child.restart is Restart.TRANSIENT and abnormal
         )
         if not restart:
             child.failed = abnormal
-            return
+            return stops
         self.window = [t for t in self.window if self.now - t <= PERIOD] + [self.now]
         if len(self.window) > INTENSITY:
             self.gave_up = True
-            return
+            # Giving up stops everything still running, in reverse start order.
+            return stops + [
+                n for n in reversed(self.children) if self.children[n].running
+            ]
         child.restarts += 1
         names = list(self.children)
         if self.strategy is Strategy.ONE_FOR_ONE:
@@ -75,25 +80,28 @@ class Model:
             swept = [n for n in names if n != name]
         else:
             swept = names[names.index(name) + 1 :]
-        for other in swept:
+        victims = [n for n in swept if self.children[n].running]
+        stops.extend(reversed(victims))  # a sweep stops in reverse start order
+        for other in victims:
             sibling = self.children[other]
-            if not sibling.running:
-                continue  # stopped on purpose or finished: left alone
-            sibling.running = False
-            if sibling.restart is not Restart.TEMPORARY:
-                sibling.running = True
+            sibling.running = sibling.restart is not Restart.TEMPORARY
+            if sibling.running:
                 sibling.starts += 1
         child.running = True
         child.starts += 1
+        return stops
 
-    def terminate(self, name: str) -> None:
+    def terminate(self, name: str) -> list[str]:
         self.children[name].running = False
+        return [name]
 
-    def restart(self, name: str) -> None:
+    def restart(self, name: str) -> list[str]:
         child = self.children[name]
+        stops = [name] if child.running else []
         child.running = True
         child.failed = False
         child.starts += 1
+        return stops
 
 
 def actions() -> st.SearchStrategy[tuple[str, str, float]]:
@@ -121,10 +129,18 @@ def test_tree_agrees_with_the_model(
     )
     exits: dict[str, trio.Event] = {}
 
+    stops: list[str] = []
+    # The step in flight: where its stops begin, and what they should be (a
+    # step that makes the tree give up ends in the except clause below).
+    pending: dict[str, Any] = {}
+
     def target(name: str) -> Any:
         async def child() -> None:
             exits[name] = event = trio.Event()
-            await event.wait()  # returns normally when the program says so
+            try:
+                await event.wait()  # returns normally when the program says so
+            finally:
+                stops.append(name)
 
         return child
 
@@ -143,22 +159,26 @@ def test_tree_agrees_with_the_model(
     async def step(tree: Any, action: str, name: str, dt: float) -> None:
         path = f"root/{name}"
         running = model.children[name].running
+        seen = len(stops)
+        expected: list[str] = []
+        pending["since"], pending["expected"] = seen, expected
         if action == "crash" and running:
             testing.crash(tree, path)
-            model.exit(name, abnormal=True)
+            expected = pending["expected"] = model.exit(name, abnormal=True)
         elif action == "exit" and running:
             exits[name].set()
-            model.exit(name, abnormal=False)
+            expected = pending["expected"] = model.exit(name, abnormal=False)
         elif action == "terminate" and running:
             await tree.terminate_child(path)
-            model.terminate(name)
+            expected = model.terminate(name)
         elif action == "restart":
             await tree.restart_child(path)
-            model.restart(name)
+            expected = model.restart(name)
         elif action == "wait":
             await trio.sleep(dt)
             model.now += dt
         await trio.testing.wait_all_tasks_blocked()
+        assert expected == stops[seen:], (action, name)
 
     def agree(tree: Any) -> None:
         snap = tree.snapshot()
@@ -186,6 +206,7 @@ def test_tree_agrees_with_the_model(
                     agree(tree)
         except TooManyRestarts:
             assert model.gave_up
+            assert pending["expected"] == stops[pending["since"] :]
         else:
             assert not model.gave_up
 
