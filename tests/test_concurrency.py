@@ -25,41 +25,11 @@ from supervisor import (
     open_tree,
     run,
 )
+from tests._helpers import Log, recorder
 
 NOW = Backoff(initial=0, jitter=Jitter.NONE)
 EXACT = Backoff(initial=1, factor=2, max=8, jitter=Jitter.NONE)
 SLOW = Backoff(initial=10, factor=1, max=10, jitter=Jitter.NONE)
-
-Log = list[tuple[float, str]]
-
-
-def recorder(
-    log: Log,
-    name: str,
-    *,
-    crash_after: float | None = None,
-    crashes: int | None = None,
-    stop_takes: float = 0,
-) -> Any:
-    """Logs start/stop; crashes after *crash_after* s (the first *crashes* times); cleanup takes *stop_takes* s."""
-    count = 0
-
-    async def child() -> None:
-        nonlocal count
-        count += 1
-        log.append((trio.current_time(), f"start {name}"))
-        try:
-            if crash_after is None or (crashes is not None and count > crashes):
-                await trio.sleep_forever()
-            await trio.sleep(crash_after)
-            raise RuntimeError(f"{name} failed")
-        finally:
-            if stop_takes:
-                with trio.CancelScope(shield=True):
-                    await trio.sleep(stop_takes)
-            log.append((trio.current_time(), f"stop {name}"))
-
-    return child
 
 
 def starts_after(log: Log, t: float) -> list[str]:

@@ -104,6 +104,23 @@ class Model:
         return stops
 
 
+def assert_agrees(model: Model, snap: Any) -> None:
+    """The tree's children have the model's states and counts."""
+    for name, expected in model.children.items():
+        node = snap.node(f"root/{name}")
+        state = (
+            State.RUNNING
+            if expected.running
+            else (State.FAILED if expected.failed else State.STOPPED)
+        )
+        assert (name, state, expected.starts, expected.restarts) == (
+            name,
+            node.state,
+            node.starts,
+            node.restarts,
+        )
+
+
 def actions() -> st.SearchStrategy[tuple[str, str, float]]:
     return st.tuples(
         st.sampled_from(["crash", "exit", "terminate", "restart", "wait"]),
@@ -181,20 +198,7 @@ def test_tree_agrees_with_the_model(
         assert expected == stops[seen:], (action, name)
 
     def agree(tree: Any) -> None:
-        snap = tree.snapshot()
-        for name, expected in model.children.items():
-            node = snap.node(f"root/{name}")
-            state = (
-                State.RUNNING
-                if expected.running
-                else (State.FAILED if expected.failed else State.STOPPED)
-            )
-            assert (name, state, expected.starts, expected.restarts) == (
-                name,
-                node.state,
-                node.starts,
-                node.restarts,
-            )
+        assert_agrees(model, tree.snapshot())
 
     async def main() -> None:
         try:

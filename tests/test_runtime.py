@@ -29,29 +29,12 @@ from supervisor import (
     open_tree,
     run,
 )
+from tests._helpers import recorder
 
 EXACT = Backoff(initial=1, factor=2, max=8, jitter=Jitter.NONE)
 NOW = Backoff(initial=0, jitter=Jitter.NONE)
 
 Target = Callable[..., Coroutine[Any, Any, None]]
-
-
-def recorder(
-    log: list[tuple[float, str]], name: str, *, crash_after: float | None = None
-) -> Target:
-    """A child that records its start and stop times; crashes after *crash_after* s."""
-
-    async def child() -> None:
-        log.append((trio.current_time(), f"start {name}"))
-        try:
-            if crash_after is None:
-                await trio.sleep_forever()
-            await trio.sleep(crash_after)
-            raise RuntimeError(f"{name} failed")
-        finally:
-            log.append((trio.current_time(), f"stop {name}"))
-
-    return child
 
 
 async def forever() -> None:

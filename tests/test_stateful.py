@@ -28,14 +28,13 @@ from supervisor import (
     Backoff,
     Child,
     Restart,
-    State,
     Strategy,
     Supervisor,
     TooManyRestarts,
     open_tree,
     testing,
 )
-from tests.test_model import INTENSITY, NAMES, PERIOD, Model, ModelChild
+from tests.test_model import INTENSITY, NAMES, PERIOD, Model, ModelChild, assert_agrees
 
 T = TypeVar("T")
 
@@ -171,20 +170,7 @@ class TreeMachine(RuleBasedStateMachine):
             self.thread.join(timeout=10)
             assert [TooManyRestarts] == [type(e) for e in self.outcome]
             return
-        snap = self._call(lambda: _sync(self.tree.snapshot))
-        for name, expected in self.model.children.items():
-            node = snap.node(f"root/{name}")
-            state = (
-                State.RUNNING
-                if expected.running
-                else (State.FAILED if expected.failed else State.STOPPED)
-            )
-            assert (name, state, expected.starts, expected.restarts) == (
-                name,
-                node.state,
-                node.starts,
-                node.restarts,
-            )
+        assert_agrees(self.model, self._call(lambda: _sync(self.tree.snapshot)))
 
     def teardown(self) -> None:
         if self.thread is None:
