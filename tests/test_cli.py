@@ -4,6 +4,7 @@ The `supervisor` command: spec loading, exit codes, and signals (real processes)
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -94,6 +95,27 @@ class TestLoadSpec:
 
         with pytest.raises(_cli.SpecLoadError, match=message):
             _cli.load_spec(ref.format(file=spec_file))
+
+    def test_gc_freeze_after_start(self, spec_file: Path) -> None:
+        """
+        run --gc-freeze freezes the collector's view once every child has started.
+        """
+        spec_file.write_text(
+            TREE + "\nfrom supervisor import AutoShutdown, Restart\n"
+            "async def done():\n    return\n"
+            "brief = Supervisor(name='b', auto_shutdown=AutoShutdown.ANY_SIGNIFICANT, "
+            "children=[Child(name='j', target=done, restart=Restart.TRANSIENT, significant=True)])\n"
+        )
+        gc.unfreeze()
+        try:
+            assert 0 == _cli.main(
+                ["run", f"{spec_file}:brief", "--gc-freeze", "--log-format", "json"]
+            )
+            frozen = gc.get_freeze_count()
+        finally:
+            gc.unfreeze()
+
+        assert frozen > 0
 
     def test_usage_error_exit_code(self, capsys: pytest.CaptureFixture[str]) -> None:
         """
