@@ -98,7 +98,9 @@ def configure_logging(fmt: str, level: str) -> None:
             logging.getLevelNamesMapping()[level.upper()]
         ),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        # Loggers are bound once per child, never per event: caching buys
+        # nothing, and would pin module-level loggers to this configuration.
+        cache_logger_on_first_use=False,
     )
 
 
