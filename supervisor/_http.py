@@ -54,6 +54,7 @@ _MAX_BODY = 64 * 1024
 _SNAPSHOT_TTL = 1.0  # seconds a snapshot is reused while the tree's version holds
 _HEALTH_JSON = "application/health+json"
 _NO_STORE = [(b"cache-control", b"no-store")]
+_FALSE = {"0", "false", "no"}  # ?verbose=0 means not verbose
 
 
 class ShowDetails(enum.Enum):
@@ -263,7 +264,7 @@ class HealthApp:
         details = self._details(authorized)
         if _wants_health_json(scope, query):
             return self._health_json(snap, items, excluded, details)
-        verbose = any(key == "verbose" for key, _ in query)
+        verbose = any(key == "verbose" and value not in _FALSE for key, value in query)
         return _k8s_text(
             endpoint,
             items,
@@ -451,12 +452,13 @@ def _k8s_text(
     ]
     if single:
         item = items[0]
+        passing = item.ok or item.name in excluded
         line = (
             "ok"
-            if item.ok
+            if passing
             else f"[-]{item.name} failed: {item.reason if details else 'reason withheld'}"
         )
-        return (200 if item.ok else 503), headers, f"{line}\n".encode()
+        return (200 if passing else 503), headers, f"{line}\n".encode()
     if not verbose and not failed:
         return 200, headers, b"ok"
     lines = []
@@ -477,9 +479,24 @@ def _wants_health_json(scope: Scope, query: list[tuple[str, str]]) -> bool:
     if any(key == "format" and value == "json" for key, value in query):
         return True
     for name, value in scope["headers"]:
-        if name == b"accept" and _HEALTH_JSON.encode() in value:
-            return True
+        if name == b"accept":
+            for media in value.decode("latin-1").split(","):
+                kind, *params = media.split(";")
+                if kind.strip().lower() == _HEALTH_JSON and _quality(params) > 0:
+                    return True
     return False
+
+
+def _quality(params: list[str]) -> float:
+    # "q=0" in an Accept header means "not this one" (RFC 9110 12.4.2).
+    for param in params:
+        key, _, value = param.strip().partition("=")
+        if key.lower() == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 1.0
 
 
 def _query(scope: Scope) -> list[tuple[str, str]]:

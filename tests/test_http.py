@@ -492,6 +492,22 @@ class TestMalformed:
 
 
 class TestReviewRegressions:
+    async def test_query_and_accept_edge_cases(
+        self, served: tuple[Tree, httpx.AsyncClient]
+    ) -> None:
+        """
+        ?verbose=0 is not verbose; Accept with q=0 refuses health+json; an excluded
+        single check passes.
+        """
+        _, client = served
+
+        assert "ok" == (await client.get("/livez?verbose=0")).text
+        refused = await client.get(
+            "/livez", headers={"accept": "application/health+json;q=0, text/plain"}
+        )
+        assert "ok" == refused.text
+        assert "ok\n" == (await client.get("/readyz/children?exclude=children")).text
+
     async def test_a_terminated_child_does_not_make_the_tree_unready(
         self, served: tuple[Tree, httpx.AsyncClient]
     ) -> None:
