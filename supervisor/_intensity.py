@@ -37,7 +37,3 @@ class RestartWindow:
         while now - times[0] > period:
             times.popleft()
         return len(times) <= self.intensity
-
-    def count(self, now: float) -> int:
-        """How many restarts still count at *now*."""
-        return sum(1 for t in self._times if now - t <= self._period)

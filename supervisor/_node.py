@@ -506,34 +506,14 @@ class Node:
     ) -> None:
         """An incarnation of *slot* ended: decide and act, synchronously."""
         was_running = slot.running
-        ran_for = (
-            self._now() - slot.started_at
-            if was_running and slot.started_at is not None
-            else 0.0
-        )
-        slot.schedule.note_run(
-            ran_for
-        )  # a stable run resets the backoff, however it ended
-        slot.scope = None
-        slot.cell = None
-        slot.running = False
-        slot.next_start_at = None
-        slot.stop_event = None
-        slot.cancel_reason = None
-        slot.injected = None
-        slot.frozen_beat = None
-        watchdog = self._watchdog
-        for timer in (slot.start_timer, slot.beat_timer, slot.stop_timer):
-            if timer is not None:
-                watchdog.cancel(timer)
-        slot.start_timer = slot.beat_timer = slot.stop_timer = None
-        if slot.done is not None:
-            slot.done.set()
-            slot.done = None
-        if slot.waiters:
-            slot.settle()
+        # One clock read per exit: the exit already carries its time.
+        now = exit_info.time if exit_info is not None else self._now()
+        if was_running and slot.started_at is not None:
+            # A stable run resets the backoff, however it ended.
+            slot.schedule.note_run(now - slot.started_at)
+        self._clear_incarnation(slot)
         if exit_info is None or slot.stopping or self.closing:
-            self._stopped(slot, exit_info)
+            self._stopped(slot, exit_info, now)
             return
         slot.last_exit = exit_info
         if exit_info.reason is Reason.ESCALATED:
@@ -549,7 +529,6 @@ class Node:
         if not should_restart(slot.spec.restart, abnormal=exit_info.abnormal):
             self._ended(slot, exit_info)
             return
-        now = exit_info.time
         if not self.window.admit(now):
             slot.state = State.FAILED
             self.tree.bump()
@@ -569,7 +548,27 @@ class Node:
         else:
             self._sweep(slot, delay)
 
-    def _stopped(self, slot: Slot, exit_info: ExitInfo | None) -> None:
+    def _clear_incarnation(self, slot: Slot) -> None:
+        """Forget the incarnation that ended; wake whoever waited for its end."""
+        slot.scope = None
+        slot.cell = None
+        slot.running = False
+        slot.next_start_at = None
+        slot.stop_event = None
+        slot.cancel_reason = None
+        slot.injected = None
+        slot.frozen_beat = None
+        for timer in (slot.start_timer, slot.beat_timer, slot.stop_timer):
+            if timer is not None:
+                self._watchdog.cancel(timer)
+        slot.start_timer = slot.beat_timer = slot.stop_timer = None
+        if slot.done is not None:
+            slot.done.set()
+            slot.done = None
+        if slot.waiters:
+            slot.settle()
+
+    def _stopped(self, slot: Slot, exit_info: ExitInfo | None, now: float) -> None:
         slot.stopping = False
         if (
             exit_info is not None
@@ -582,7 +581,7 @@ class Node:
         else:
             # Stopped on purpose: readiness and dashboards must tell this from
             # "never started" (no exit at all) and from an older crash.
-            slot.last_exit = ExitInfo(reason=Reason.SHUTDOWN, time=self._now())
+            slot.last_exit = ExitInfo(reason=Reason.SHUTDOWN, time=now)
         slot.state = State.STOPPED
         slot.log.info("child_stopped")
         self.tree.bump()

@@ -139,20 +139,6 @@ class TestRestartWindow:
 
         assert intensity + 1 == max(sizes)
 
-    @pytest.mark.parametrize(
-        ("now", "expected"),
-        [(2.0, 3), (5.0, 3), (5.5, 2), (6.0, 2), (7.0, 1), (7.5, 0), (100.0, 0)],
-    )
-    def test_count(self, now, expected):
-        """
-        `count` says how many restarts still count at *now*, without recording one.
-        """
-        window = RestartWindow(intensity=5, period=5.0)
-        for t in (0.0, 1.0, 2.0):
-            window.admit(t)
-
-        assert expected == window.count(now)
-
     @given(
         steps=st.lists(st.integers(min_value=0, max_value=40), max_size=30),
         intensity=st.integers(min_value=0, max_value=6),
