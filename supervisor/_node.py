@@ -492,7 +492,8 @@ class Node:
             raise NotSupported(
                 f"{slot.path}: has no heartbeat_timeout; a hang would go unnoticed"
             )
-        slot.frozen_beat = slot.cell.at
+        if slot.frozen_beat is None:  # hung already: the beats since were ignored
+            slot.frozen_beat = slot.cell.at
 
     def inject(self, slot: Slot, exc: Exception) -> None:
         """Make *slot*'s running incarnation crash with *exc* (supervisor.testing)."""
@@ -588,9 +589,11 @@ class Node:
 
     def _ended(self, slot: Slot, exit_info: ExitInfo) -> None:
         """*slot* ended for good (its restart type says so)."""
+        # Out of the start queue first: dropping a queued child marks it
+        # stopped, which must not hide that this one failed its start.
+        self._drop_pending(slot)
         slot.state = State.FAILED if exit_info.abnormal else State.STOPPED
         self.tree.bump()
-        self._drop_pending(slot)
         if self.dynamic:
             del self.slots[slot.spec.name]
         if slot.spec.significant:
@@ -643,6 +646,7 @@ class Node:
                 victim.stopping = True  # its exit from here on is part of the sweep
             if victim not in restart and victim in self._pending:
                 self._pending.remove(victim)  # TEMPORARY: swept away for good
+                victim.settle()  # a restart_child caller waits for that start
         slot.pending_delay = delay
         slot.state = State.BACKOFF
         self.tree.bump()

@@ -24,6 +24,7 @@ from supervisor import (
     Supervisor,
     open_tree,
     run,
+    testing,
 )
 from tests._helpers import Log, recorder
 
@@ -427,3 +428,87 @@ class TestOpenTreeEdges:
         )
         with pytest.raises(KeyboardInterrupt):
             await run(spec)
+
+
+# ---- found by the timed model (tests/test_stateful.py) -----------------------
+
+
+async def test_a_temporary_child_that_fails_its_start_shows_failed(
+    autojump_clock: Any,
+) -> None:
+    """
+    Leaving the start queue marks a queued child stopped; that must not hide
+    that this one failed its start.
+    """
+
+    async def refuse(task_status: Any) -> None:
+        raise ConnectionRefusedError("no database")
+
+    spec = Supervisor(
+        name="root",
+        children=[
+            Child(name="job", target=refuse, restart=Restart.TEMPORARY),
+            Child(name="b", target=trio.sleep_forever),
+        ],
+    )
+    async with open_tree(spec) as tree:
+        snap = tree.snapshot()
+    assert State.FAILED is snap.node("root/job").state
+    assert State.RUNNING is snap.node("root/b").state
+
+
+async def test_restart_child_returns_when_a_sweep_drops_its_start(
+    autojump_clock: Any,
+) -> None:
+    """
+    A TEMPORARY child queued by restart_child and then swept away for good by
+    REST_FOR_ONE will not start: the call returns instead of waiting forever.
+    """
+    slow_next = {"b": False}
+
+    async def b(task_status: Any) -> None:
+        if slow_next["b"]:
+            await trio.sleep(10)
+        task_status.started()
+        await trio.sleep_forever()
+
+    spec = Supervisor(
+        name="root",
+        strategy=Strategy.REST_FOR_ONE,
+        backoff=NOW,
+        children=[
+            Child(name="a", target=trio.sleep_forever),
+            Child(name="b", target=b, start_timeout=30),
+            Child(name="t", target=trio.sleep_forever, restart=Restart.TEMPORARY),
+        ],
+    )
+    async with open_tree(spec) as tree, trio.open_nursery() as nursery:
+        slow_next["b"] = True
+        nursery.start_soon(tree.restart_child, "root/b")  # b starts until 10
+        await trio.sleep(1)
+        with trio.fail_after(5):
+            async with trio.open_nursery() as calls:
+                calls.start_soon(tree.restart_child, "root/t")  # queued behind b
+                await trio.sleep(1)
+                testing.crash(tree, "root/a")  # sweeps b and t
+        assert State.STOPPED is tree.snapshot().node("root/t").state
+
+
+async def test_hanging_twice_keeps_the_first_hang(autojump_clock: Any) -> None:
+    """
+    Beats are ignored from the first hang on, so a second hang does not move
+    the time the watchdog cancels the child.
+    """
+    spec = Supervisor(
+        name="root",
+        backoff=SLOW,
+        children=[Child(name="w", target=testing.beat_every(1), heartbeat_timeout=3)],
+    )
+    async with open_tree(spec) as tree:
+        await trio.sleep(0.5)
+        testing.hang(tree, "root/w")  # last beat at 0
+        await trio.sleep(2)
+        testing.hang(tree, "root/w")  # it beat at 1 and 2: ignored
+        await trio.sleep(0.75)  # 3.25
+        node = tree.snapshot().node("root/w")
+    assert (1, State.BACKOFF) == (node.missed_heartbeats, node.state)

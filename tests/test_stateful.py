@@ -1,20 +1,31 @@
 """
-The same reference model as test_model.py, driven by hypothesis's
-RuleBasedStateMachine: each rule acts on a live tree running in its own trio
-thread under a MockClock that only moves when a rule jumps it, and an
-invariant compares tree and model after every step.
+A hypothesis `RuleBasedStateMachine` drives a live tree and checks it against
+the timed reference model in tests/_timed_model.py after every step.
+
+The tree runs in its own trio thread under a MockClock that moves only when a
+rule says so. Rules crash children, make them return, hang (stop beating),
+beat, take long to start (past the start timeout, too), and call
+start/terminate/restart/delete child; `wait` moves time forward, stopping at
+every instant the model expects the tree to act by itself, so each backoff
+end, start and timeout is checked at its exact time. After every step the
+tree must agree with the model: which children exist and in which order,
+their states, start and restart counts, backoff deadlines and start times,
+the order children were stopped in, and whether (and when) the supervisor
+gave up on intensity.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import os
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import trio
 import trio.testing
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, reject, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -27,51 +38,98 @@ from hypothesis.stateful import (
 from supervisor import (
     Backoff,
     Child,
+    ChildExists,
+    ChildRunning,
+    Jitter,
     Restart,
+    State,
     Strategy,
     Supervisor,
     TooManyRestarts,
+    heartbeat,
     open_tree,
     testing,
 )
-from tests.test_model import INTENSITY, NAMES, PERIOD, Model, ModelChild, assert_agrees
+from tests._timed_model import (
+    BACKOFF_FACTOR,
+    BACKOFF_INITIAL,
+    BACKOFF_MAX,
+    INTENSITY,
+    PERIOD,
+    RESET_AFTER,
+    START_TIMEOUT,
+    Ambiguous,
+    Model,
+)
 
 T = TypeVar("T")
+NAMES = ("a", "b", "c", "d")
+HEARTBEATS = (None, 3.0, 5.5)
+START_DELAYS = (0.0, 1.5, 6.0)  # 6 > START_TIMEOUT: that start times out
+WAITS = (0.25, 1.0, 2.5, 6.0)
+LONG_WAITS = (4.0, 12.0)
+
+
+def _offset(name: str, unit: float) -> float:
+    # Children started together would otherwise time out together, and the
+    # order of simultaneous timeouts is the scheduler's choice (see Ambiguous).
+    return NAMES.index(name) * unit
 
 
 class TreeMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.model: Model | None = None
+        self.specs: dict[str, Child] = {}
         self.tree: Any = None
         self.clock = trio.testing.MockClock()
-        self.exits: dict[str, trio.Event] = {}
+        self.start_delays = dict.fromkeys(NAMES, 0.0)
+        self.inboxes: dict[str, trio.MemorySendChannel[str]] = {}
+        self.stops: list[str] = []
+        self.errors: list[Exception] = []
         self.outcome: list[BaseException] = []
         self.thread: threading.Thread | None = None
         self.token: Any = None
+        self.calls: trio.Nursery | None = None
         self.stop: trio.Event | None = None
 
-    # ---- the trio thread -------------------------------------------------------
+    # ---- the trio thread ------------------------------------------------------
 
-    def _target(self, name: str) -> Any:
-        async def child() -> None:
-            self.exits[name] = event = trio.Event()
-            await event.wait()
+    def _target(self, name: str) -> Callable[..., Awaitable[None]]:
+        async def child(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+            send, recv = trio.open_memory_channel[str](math.inf)
+            self.inboxes[name] = send
+            try:
+                delay = self.start_delays[name]
+                if delay:
+                    await trio.sleep(delay)
+                task_status.started()
+                async for command in recv:
+                    if command == "return":
+                        return
+                    heartbeat()
+            finally:
+                self.stops.append(name)
 
         return child
 
     async def _main(self, spec: Supervisor, ready: threading.Event) -> None:
         self.token = trio.lowlevel.current_trio_token()
         self.stop = trio.Event()
-        try:
-            async with open_tree(spec, loop_block_threshold=None) as tree:
-                self.tree = tree
-                ready.set()
+        async with trio.open_nursery() as calls:
+            self.calls = calls
+            try:
+                async with open_tree(spec, loop_block_threshold=None) as tree:
+                    self.tree = tree
+                    ready.set()
+                    await self.stop.wait()
+            except TooManyRestarts as exc:
+                # The run goes on, so that every later call still settles and
+                # the test reads the outcome only once everything has.
+                self.outcome.append(exc)
                 await self.stop.wait()
-        except TooManyRestarts as exc:
-            self.outcome.append(exc)
-        finally:
-            ready.set()
+            finally:
+                ready.set()
 
     def _call(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         async def settled() -> Any:
@@ -79,108 +137,282 @@ class TreeMachine(RuleBasedStateMachine):
             await trio.testing.wait_all_tasks_blocked()
             return result
 
-        try:
-            return trio.from_thread.run(settled, trio_token=self.token)
-        except (trio.Cancelled, trio.RunFinishedError):
-            # The tree gave up during this step and its run ended: only fine if
-            # the model expected exactly that.
-            assert self.model is not None
-            assert self.model.gave_up
-            return None
+        return trio.from_thread.run(settled, trio_token=self.token)
 
-    # ---- rules -----------------------------------------------------------------
+    def _control(self, call: Callable[[], Awaitable[Any]]) -> None:
+        """
+        Start a control call without waiting for it: restart_child and
+        start_child return only once the start settles, which may take
+        (virtual) time that only a later rule lets pass.
+        """
+
+        async def guarded() -> None:
+            try:
+                await call()
+            except (ChildExists, ChildRunning) as exc:
+                self.errors.append(exc)
+
+        async def spawn() -> None:
+            assert self.calls is not None
+            self.calls.start_soon(guarded)
+
+        self._call(spawn)
+
+    def _tell(self, name: str, command: str) -> None:
+        inbox = self.inboxes[name]
+        self._call(lambda: _sync(inbox.send_nowait, command))
+
+    # ---- checking -------------------------------------------------------------
+
+    @property
+    def _model(self) -> Model:
+        assert self.model is not None
+        return self.model
+
+    def _alive(self) -> bool:
+        return self.model is not None and not self.model.gave_up
+
+    def _observe(self) -> None:
+        """The tree shows what the model says, and stopped children in its order."""
+        model = self._model
+        gave_up = bool(self.outcome)
+        shown = None if gave_up else self._call(lambda: _sync(self._shown))
+        expected = None if model.gave_up else _expected(model)
+        assert (gave_up, self.stops, shown) == (model.gave_up, model.stops, expected)
+        if gave_up:
+            event("gave up on intensity")
+
+    def _shown(self) -> list[tuple[Any, ...]]:
+        return [
+            _row(n.name, n.state, n.starts, n.restarts, n.next_start_at, n.started_at)
+            for n in self.tree.snapshot().root.children
+        ]
+
+    # ---- rules ----------------------------------------------------------------
 
     @initialize(
         strategy=st.sampled_from(list(Strategy)),
-        restarts=st.lists(st.sampled_from(list(Restart)), min_size=4, max_size=4),
+        kinds=st.lists(
+            st.tuples(st.sampled_from(list(Restart)), st.sampled_from(HEARTBEATS)),
+            min_size=len(NAMES),
+            max_size=len(NAMES),
+        ),
     )
-    def start(self, strategy: Strategy, restarts: list[Restart]) -> None:
-        self.model = Model(
-            strategy, {n: ModelChild(r) for n, r in zip(NAMES, restarts, strict=True)}
-        )
+    def start(
+        self, strategy: Strategy, kinds: list[tuple[Restart, float | None]]
+    ) -> None:
+        specs = [
+            (n, r, None if hb is None else hb + _offset(n, 1 / 16))
+            for n, (r, hb) in zip(NAMES, kinds, strict=True)
+        ]
+        self.model = Model.boot(strategy, specs)
+        self.specs = {
+            name: Child(
+                name=name,
+                target=self._target(name),
+                restart=restart,
+                heartbeat_timeout=beat,
+                start_timeout=START_TIMEOUT,
+            )
+            for name, restart, beat in specs
+        }
         spec = Supervisor(
             name="root",
             strategy=strategy,
             intensity=INTENSITY,
             period=PERIOD,
-            backoff=Backoff(initial=0),
-            children=[
-                Child(name=n, target=self._target(n), restart=r)
-                for n, r in zip(NAMES, restarts, strict=True)
-            ],
+            backoff=Backoff(
+                initial=BACKOFF_INITIAL,
+                factor=BACKOFF_FACTOR,
+                max=BACKOFF_MAX,
+                jitter=Jitter.NONE,
+                reset_after=RESET_AFTER,
+            ),
+            children=list(self.specs.values()),
         )
         ready = threading.Event()
         self.thread = threading.Thread(
             target=trio.run,
             args=(self._main, spec, ready),
             kwargs={"clock": self.clock},
+            daemon=True,  # a stuck run must not keep pytest from exiting
         )
         self.thread.start()
         ready.wait()
+        self._observe()
 
-    def _alive(self) -> bool:
-        return self.model is not None and not self.model.gave_up
+    def _has(self, name: str, *states: State) -> bool:
+        child = self._model.children.get(name)
+        return child is not None and child.state in states
 
     @precondition(_alive)
     @rule(name=st.sampled_from(NAMES))
     def crash(self, name: str) -> None:
-        assert self.model is not None
-        if self.model.children[name].running:
-            self.model.exit(name, abnormal=True)
+        if self._has(name, State.RUNNING) or (
+            self._has(name, State.STARTING) and self._model.children[name].in_target
+        ):
             self._call(lambda: _sync(testing.crash, self.tree, f"root/{name}"))
+            self._model.exit(name, abnormal=True)
+            self._observe()
 
     @precondition(_alive)
     @rule(name=st.sampled_from(NAMES))
     def exit_normally(self, name: str) -> None:
-        assert self.model is not None
-        if self.model.children[name].running:
-            self.model.exit(name, abnormal=False)
-            self._call(lambda: _sync(self.exits[name].set))
+        if self._has(name, State.RUNNING):
+            self._tell(name, "return")
+            self._model.exit(name, abnormal=False)
+            self._observe()
+
+    @precondition(_alive)
+    @rule(name=st.sampled_from(NAMES))
+    def beat(self, name: str) -> None:
+        if self._has(name, State.RUNNING):
+            self._tell(name, "beat")
+            self._model.beat(name)
+            self._observe()
+
+    @precondition(_alive)
+    @rule(name=st.sampled_from(NAMES))
+    def hang(self, name: str) -> None:
+        child = self._model.children.get(name)
+        if child is not None and child.running and child.heartbeat_timeout:
+            self._call(lambda: _sync(testing.hang, self.tree, f"root/{name}"))
+            self._model.hang(name)
+            self._observe()
+
+    @rule(name=st.sampled_from(NAMES), seconds=st.sampled_from(START_DELAYS))
+    def slow_start(self, name: str, seconds: float) -> None:
+        """The child's next starts take *seconds* (past the start timeout, too)."""
+        if seconds:
+            seconds += _offset(name, 1 / 32)
+        self.start_delays[name] = seconds
+        if self.model is not None and name in self.model.children:
+            self.model.children[name].start_delay = seconds
 
     @precondition(_alive)
     @rule(name=st.sampled_from(NAMES))
     def terminate(self, name: str) -> None:
-        assert self.model is not None
-        if self.model.children[name].running:
-            self._call(lambda: self.tree.terminate_child(f"root/{name}"))
-            self.model.terminate(name)
+        if name in self._model.children:
+            self._control(lambda: self.tree.terminate_child(f"root/{name}"))
+            self._model.terminate(name)
+            self._observe()
 
     @precondition(_alive)
     @rule(name=st.sampled_from(NAMES))
     def restart(self, name: str) -> None:
-        assert self.model is not None
-        self._call(lambda: self.tree.restart_child(f"root/{name}"))
-        self.model.restart(name)
+        if name in self._model.children:
+            self._control(lambda: self.tree.restart_child(f"root/{name}"))
+            self._model.restart_child(name)
+            self._observe()
 
-    @rule(seconds=st.sampled_from([0.5, 3.0, 11.0]))
-    def wait(self, seconds: float) -> None:
-        # Always allowed: after the tree gave up, steps are no-ops.
-        if not self._alive():
+    @precondition(_alive)
+    @rule(name=st.sampled_from(NAMES))
+    def delete(self, name: str) -> None:
+        if name in self._model.children:
+            self.errors.clear()
+            self._control(lambda: self.tree.delete_child(f"root/{name}"))
+            deleted = self._model.delete(name)
+            refused = [type(e) for e in self.errors]
+            assert refused == ([] if deleted else [ChildRunning])
+            self._observe()
+
+    @precondition(_alive)
+    @rule(name=st.sampled_from(NAMES))
+    def start_child(self, name: str) -> None:
+        self.errors.clear()
+        spec = self.specs[name]
+        self._control(lambda: self.tree.start_child("root", spec))
+        if name in self._model.children:
+            assert [type(e) for e in self.errors] == [ChildExists]
             return
-        assert self.model is not None
-        self._call(lambda: _sync(self.clock.jump, seconds))
-        self.model.now += seconds
+        assert self.errors == []
+        self._model.add(
+            name, spec.restart, spec.heartbeat_timeout, self.start_delays[name]
+        )
+        self._observe()
+
+    @precondition(_alive)
+    @rule(seconds=st.sampled_from(WAITS))
+    def wait(self, seconds: float) -> None:
+        """Let *seconds* pass, stopping at every instant the model expects an action."""
+        target = self._model.now + seconds
+        while self._alive() and self._model.now < target:
+            due = self._model.next_event_at()
+            step = target if due is None else min(due, target)
+            jump = step - self.clock.current_time()
+            self._call(lambda: _sync(self.clock.jump, jump))  # noqa: B023 - awaited here
+            assert self.clock.current_time() == step
+            try:
+                self._model.advance_to(step)
+            except Ambiguous as tie:
+                event("discarded: simultaneous timeouts")
+                reject()  # the tree made some choice; the model cannot say which
+                raise AssertionError from tie  # reject() does not return
+            self._observe()
+
+    @precondition(_alive)
+    @rule(seconds=st.sampled_from(LONG_WAITS))
+    def wait_long(self, seconds: float) -> None:
+        """A second way to let time pass, so that runs reach backoff and timeouts."""
+        self.wait(seconds)
 
     @invariant()
-    def agrees_with_the_model(self) -> None:
-        if self.model is None:
-            return
-        if self.model.gave_up:
-            assert self.thread is not None
-            self.thread.join(timeout=10)
-            assert [TooManyRestarts] == [type(e) for e in self.outcome]
-            return
-        assert_agrees(self.model, self._call(lambda: _sync(self.tree.snapshot)))
+    def time_agrees(self) -> None:
+        if self._alive():
+            assert self.clock.current_time() == self._model.now
 
     def teardown(self) -> None:
         if self.thread is None:
             return
+        if self.model is not None:
+            for kind in sorted(self.model.seen):
+                event(f"saw {kind}")
+            event(f"virtual time >= {min(int(self.model.now) // 10 * 10, 50)} s")
         if self.thread.is_alive() and self.stop is not None:
             stop = self.stop
             with contextlib.suppress(trio.RunFinishedError):
                 trio.from_thread.run_sync(stop.set, trio_token=self.token)
         self.thread.join(timeout=10)
-        assert not self.thread.is_alive()
+        assert not self.thread.is_alive(), self._call(lambda: _sync(_task_tree))
+        if self.model is not None and self.model.gave_up:
+            assert [TooManyRestarts] == [type(e) for e in self.outcome]
+
+
+def _row(*fields: Any) -> tuple[Any, ...]:
+    """name, state, starts, restarts, next_start_at, started_at (if running)."""
+    name, state, starts, restarts, next_start_at, started_at = fields
+    running = state is State.RUNNING
+    return (
+        name,
+        state,
+        starts,
+        restarts,
+        next_start_at,
+        started_at if running else None,
+    )
+
+
+def _expected(model: Model) -> list[tuple[Any, ...]]:
+    return [
+        _row(c.name, c.state, c.starts, c.restarts, c.next_start_at, c.started_at)
+        for c in model.ordered()
+    ]
+
+
+def _task_tree() -> str:
+    """Where every task of the run waits: the tree's run would not end."""
+    lines: list[str] = []
+
+    def walk(task: trio.lowlevel.Task, depth: int) -> None:
+        frame = task.coro.cr_frame
+        where = "" if frame is None else f" {frame.f_code.co_name}:{frame.f_lineno}"
+        lines.append(f"{'  ' * depth}{task.name}{where}")
+        for nursery in task.child_nurseries:
+            for child in nursery.child_tasks:
+                walk(child, depth + 1)
+
+    walk(trio.lowlevel.current_root_task(), 0)
+    return "\n".join(lines)
 
 
 async def _sync(fn: Callable[..., T], *args: Any) -> T:
@@ -188,9 +420,10 @@ async def _sync(fn: Callable[..., T], *args: Any) -> T:
 
 
 TreeMachine.TestCase.settings = settings(
-    max_examples=40,
-    stateful_step_count=20,
+    # SUPERVISOR_MODEL_EXAMPLES=5000 for a long hunt; CI runs the default.
+    max_examples=int(os.environ.get("SUPERVISOR_MODEL_EXAMPLES", "150")),
+    stateful_step_count=50,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 test_tree_machine = TreeMachine.TestCase
