@@ -1,6 +1,11 @@
 """
-Health verdicts: livez, readyz and healthz from a snapshot and the cached
-check results. Pure: data in, verdicts out; the HTTP layer only renders them.
+Health verdicts: livez, readyz and healthz from a few facts about the tree
+(`TreeFacts`) and the cached check results. Pure: data in, verdicts out; the
+HTTP layer only renders them.
+
+The facts come from the live tree for probes (`Tree.probe_facts`: one walk of
+the children, no snapshot, so a probe stays cheap however busy the tree is) and
+from a snapshot for /status (`facts_from_snapshot`); both apply `not_ready`.
 
 * liveness: the root is running and has not given up, the event loop is not
   blocked, and every LIVENESS check passes. Never dependencies by default: a
@@ -21,7 +26,8 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 from ._checks import CheckState, Feeds
-from ._snapshot import NodeSnapshot, Reason, State, TreeSnapshot
+from ._loopwatch import EventLoopHealth
+from ._snapshot import ExitInfo, NodeSnapshot, Reason, State, TreeSnapshot
 
 _NOT_READY = {
     State.STARTING,
@@ -30,6 +36,42 @@ _NOT_READY = {
     State.FAILED,
     State.UNSTOPPED,
 }
+
+
+@attrs.frozen(kw_only=True)
+class TreeFacts:
+    """What the verdicts need to know about the tree at one moment."""
+
+    time: float  # trio clock
+    root_path: str
+    root_state: State
+    event_loop: EventLoopHealth
+    # Required children that are not running, in start order (depth first).
+    laggards: Sequence[str]
+
+
+def not_ready(state: State, last_exit: ExitInfo | None) -> bool:
+    """Does a required child in *state* keep the tree from being ready?"""
+    if state in _NOT_READY:
+        return True
+    if state is State.STOPPED:
+        # Ended normally or stopped on purpose: fine. Never started: not ready.
+        return last_exit is None or last_exit.reason not in (
+            Reason.NORMAL,
+            Reason.SHUTDOWN,
+        )
+    return False
+
+
+def facts_from_snapshot(snap: TreeSnapshot) -> TreeFacts:
+    root = snap.root
+    return TreeFacts(
+        time=snap.time,
+        root_path=root.path,
+        root_state=root.state,
+        event_loop=snap.event_loop,
+        laggards=[n.path for n in _required(root) if not_ready(n.state, n.last_exit)],
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -52,18 +94,18 @@ class Item:
         return self.status != "fail" or not self.affects_verdict
 
 
-def liveness(snap: TreeSnapshot, checks: Sequence[CheckState]) -> list[Item]:
-    root = snap.root
-    alive = root.state in (State.RUNNING, State.STARTING, State.STOPPING)
-    loop = snap.event_loop
+def liveness(facts: TreeFacts, checks: Sequence[CheckState]) -> list[Item]:
+    state = facts.root_state
+    alive = state in (State.RUNNING, State.STARTING, State.STOPPING)
+    loop = facts.event_loop
     items = [
         Item(
             name="root",
             status="pass" if alive else "fail",
-            reason="" if alive else f"root is {root.state}",
-            component=root.path,
-            observed_value=str(root.state),
-            time=snap.time,
+            reason="" if alive else f"root is {state}",
+            component=facts.root_path,
+            observed_value=str(state),
+            time=facts.time,
         ),
         Item(
             name="event-loop",
@@ -73,7 +115,7 @@ def liveness(snap: TreeSnapshot, checks: Sequence[CheckState]) -> list[Item]:
             measurement="blocked",
             observed_value=loop.blocked_seconds_total,
             observed_unit="s",
-            time=snap.time,
+            time=facts.time,
         ),
     ]
     items.extend(_check_items(checks, Feeds.LIVENESS))
@@ -81,30 +123,30 @@ def liveness(snap: TreeSnapshot, checks: Sequence[CheckState]) -> list[Item]:
 
 
 def readiness(
-    snap: TreeSnapshot, checks: Sequence[CheckState], *, shutting_down: bool
+    facts: TreeFacts, checks: Sequence[CheckState], *, shutting_down: bool
 ) -> list[Item]:
-    root = snap.root
-    started = root.state is State.RUNNING and not shutting_down
-    reason = "shutting down" if shutting_down else f"root is {root.state}"
-    laggards = [n.path for n in _required(root) if _not_ready(n)]
+    state = facts.root_state
+    started = state is State.RUNNING and not shutting_down
+    reason = "shutting down" if shutting_down else f"root is {state}"
+    laggards = facts.laggards
     items = [
         Item(
             name="started",
             status="pass" if started else "fail",
             reason="" if started else reason,
-            component=root.path,
-            observed_value=str(root.state),
-            time=snap.time,
+            component=facts.root_path,
+            observed_value=str(state),
+            time=facts.time,
         ),
         Item(
             name="children",
             status="fail" if laggards else "pass",
             reason="not running: " + ", ".join(laggards[:10]) if laggards else "",
-            component=root.path,
+            component=facts.root_path,
             measurement="not-running",
             observed_value=len(laggards),
             observed_unit="children",
-            time=snap.time,
+            time=facts.time,
         ),
     ]
     items.extend(_check_items(checks, Feeds.READINESS))
@@ -113,12 +155,12 @@ def readiness(
 
 
 def health(
-    snap: TreeSnapshot, checks: Sequence[CheckState], *, shutting_down: bool
+    facts: TreeFacts, checks: Sequence[CheckState], *, shutting_down: bool
 ) -> list[Item]:
     """Liveness and readiness together: the classic health check."""
     return [
-        *liveness(snap, checks),
-        *readiness(snap, checks, shutting_down=shutting_down),
+        *liveness(facts, checks),
+        *readiness(facts, checks, shutting_down=shutting_down),
     ]
 
 
@@ -127,16 +169,6 @@ def _required(node: NodeSnapshot) -> Iterable[NodeSnapshot]:
         if child.restart != "temporary":
             yield child
             yield from _required(child)
-
-
-def _not_ready(node: NodeSnapshot) -> bool:
-    if node.state in _NOT_READY:
-        return True
-    if node.state is State.STOPPED:
-        # Ended normally or stopped on purpose: fine. Never started: not ready.
-        last = node.last_exit
-        return last is None or last.reason not in (Reason.NORMAL, Reason.SHUTDOWN)
-    return False
 
 
 def _check_items(checks: Sequence[CheckState], feeds: Feeds) -> list[Item]:

@@ -83,9 +83,9 @@ class HttpOptions:
 @attrs.define
 class _Cache:
     """
-    A snapshot, its rendered /status documents (with and without details) and
-    its probe verdicts. Check results that change a verdict bump the tree's
-    version, so they invalidate this too.
+    A snapshot and its rendered /status documents (with and without details).
+    Check results that change a verdict bump the tree's version, so they
+    invalidate this too. Probes do not use it: they read the live tree.
     """
 
     version: int
@@ -93,7 +93,6 @@ class _Cache:
     min_age: float  # ten times what it cost to build: the rebuild rate limit
     snapshot: TreeSnapshot
     bodies: dict[bool, bytes] = attrs.Factory(dict)
-    items: dict[str, list[_health.Item]] = attrs.Factory(dict)
 
 
 class _BadRequest(Exception):
@@ -246,11 +245,10 @@ class HealthApp:
         scope: Scope,
         authorized: bool,
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        cache = self._current()
-        snap = cache.snapshot
-        items = cache.items.get(endpoint)
-        if items is None:  # verdicts change only with the version: once per snapshot
-            items = cache.items[endpoint] = self._verdict(endpoint, snap)
+        # From the live tree, not the cached snapshot: a probe must not wait
+        # for (or pay) a snapshot of a large tree, nor answer from a stale one.
+        facts = self._tree.probe_facts()
+        items = self._verdict(endpoint, facts)
         excluded = {value for key, value in query if key == "exclude"}
         unknown = excluded - {item.name for item in items}
         if unknown:
@@ -263,7 +261,7 @@ class HealthApp:
                 raise _BadRequest(404, f"no check named {single!r} in /{endpoint}")
         details = self._details(authorized)
         if _wants_health_json(scope, query):
-            return self._health_json(snap, items, excluded, details)
+            return self._health_json(facts, items, excluded, details)
         verbose = any(key == "verbose" and value not in _FALSE for key, value in query)
         return _k8s_text(
             endpoint,
@@ -274,23 +272,23 @@ class HealthApp:
             single=bool(single),
         )
 
-    def _verdict(self, endpoint: str, snap: TreeSnapshot) -> list[_health.Item]:
+    def _verdict(self, endpoint: str, facts: _health.TreeFacts) -> list[_health.Item]:
         checks = self._checks()
         closing = self._tree.shutting_down
         if endpoint == "livez":
-            return _health.liveness(snap, checks)
+            return _health.liveness(facts, checks)
         if endpoint == "readyz":
-            return _health.readiness(snap, checks, shutting_down=closing)
-        return _health.health(snap, checks, shutting_down=closing)
+            return _health.readiness(facts, checks, shutting_down=closing)
+        return _health.health(facts, checks, shutting_down=closing)
 
     def _health_json(
         self,
-        snap: TreeSnapshot,
+        facts: _health.TreeFacts,
         items: list[_health.Item],
         excluded: set[str],
         details: bool,
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        wall_offset = time.time() - snap.time
+        wall_offset = time.time() - facts.time
         counted = [item for item in items if item.name not in excluded]
         failed = any(not item.ok for item in counted)
         warned = any(item.status != "pass" for item in counted)
@@ -317,7 +315,7 @@ class HealthApp:
             checks.setdefault(f"{item.name}:{item.measurement}", []).append(entry)
         body = {
             "status": status,
-            "serviceId": snap.root.path,
+            "serviceId": facts.root_path,
             "description": "trio-supervisor tree",
             "checks": checks,
         }
@@ -344,9 +342,10 @@ class HealthApp:
         tree = snap.as_dict()
         if not details:
             _redact(tree["root"])
-        livez = all(i.ok for i in _health.liveness(snap, checks))
+        facts = _health.facts_from_snapshot(snap)
+        livez = all(i.ok for i in _health.liveness(facts, checks))
         readyz = all(
-            i.ok for i in _health.readiness(snap, checks, shutting_down=closing)
+            i.ok for i in _health.readiness(facts, checks, shutting_down=closing)
         )
         return _dumps(
             {

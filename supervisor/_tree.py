@@ -24,6 +24,7 @@ from ._errors import (
     TooManyRestarts,
     TreeNotRunning,
 )
+from ._health import TreeFacts, not_ready
 from ._heartbeat import beat_clock
 from ._http import HealthApp, HttpOptions, ShowDetails
 from ._loopwatch import UNWATCHED, EventLoopHealth, LoopWatch
@@ -35,6 +36,7 @@ from ._spec import (
     Child,
     DynamicSupervisor,
     NodeSpec,
+    Restart,
     Supervisor,
     SupervisorSpec,
 )
@@ -329,6 +331,23 @@ class Tree:
             crashes=tuple(sorted(self._crashes.items())),
         )
 
+    def probe_facts(self) -> TreeFacts:
+        """
+        What the health probes need, read from the live tree: one walk over
+        the children and no snapshot, so that a probe costs little however
+        large and busy the tree is.
+        """
+        laggards: list[str] = []
+        _collect_laggards(self._root, laggards)
+        root = self._root_slot
+        return TreeFacts(
+            time=self.now(),
+            root_path=root.path,
+            root_state=root.state,
+            event_loop=self.event_loop_health(),
+            laggards=laggards,
+        )
+
     def event_loop_health(self) -> EventLoopHealth:
         """Is the trio loop blocked right now, and how often and long was it."""
         if self._loopwatch is None:
@@ -563,3 +582,14 @@ async def open_tree(
         raise body[0]
     if failure:
         raise failure[0]
+
+
+def _collect_laggards(node: Node, into: list[str]) -> None:
+    """The required children under *node* that are not running, as in a snapshot."""
+    for slot in node.slots.values():
+        if slot.spec.restart is Restart.TEMPORARY:
+            continue  # one-shot jobs (and their subtrees) are never required
+        if not_ready(slot.state, slot.last_exit):
+            into.append(slot.path)
+        if slot.node is not None:
+            _collect_laggards(slot.node, into)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import httpx
 import jsonschema
 import pytest
@@ -27,12 +28,14 @@ from supervisor import (
     Feeds,
     HttpOptions,
     Jitter,
+    Restart,
     ShowDetails,
     Supervisor,
     Tree,
     heartbeat,
     open_tree,
 )
+from supervisor._health import facts_from_snapshot
 
 TOKEN = "s3cret-token"
 STATUS_SCHEMA = json.loads(
@@ -621,3 +624,49 @@ class TestReviewRegressions:
             release.set()
 
         assert 200 == response.status_code
+
+
+async def test_probe_facts_from_the_live_tree_match_the_snapshot(
+    autojump_clock: Any,
+) -> None:
+    """
+    Probes read the live tree instead of a snapshot; both must name the same
+    children as not ready, in the same order, whatever states they are in.
+    """
+
+    async def done() -> None:
+        return
+
+    async def refuse(task_status: Any) -> None:
+        raise ConnectionRefusedError("no")
+
+    inner = Supervisor(
+        name="inner",
+        backoff=Backoff(initial=5, jitter=Jitter.NONE),
+        children=[
+            Child(name="ok", target=worker, args=(1,)),
+            Child(name="flaky", target=crash_now),
+            Child(name="job", target=refuse, restart=Restart.TEMPORARY),
+        ],
+    )
+    root = Supervisor(
+        name="root",
+        children=[
+            Child(name="a", target=worker, args=(1,)),
+            inner,
+            Child(name="finished", target=done, restart=Restart.TRANSIENT),
+            Child(name="late", target=worker, args=(1,)),
+        ],
+    )
+    async with open_tree(root, loop_block_threshold=None) as tree:
+        await trio.sleep(1)
+        await tree.terminate_child("root/late")
+        live = tree.probe_facts()
+        snapped = facts_from_snapshot(tree.snapshot())
+        assert ["root/inner/flaky"] == list(live.laggards)
+        await tree.restart_child("root/late")
+        tree.request_stop()  # every child now stopping or stopped
+        assert attrs.evolve(live, time=0) == attrs.evolve(snapped, time=0)
+        assert list(tree.probe_facts().laggards) == list(
+            facts_from_snapshot(tree.snapshot()).laggards
+        )
