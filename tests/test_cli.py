@@ -23,6 +23,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 TREE = textwrap.dedent(
     """
+    import os
     import trio
     from supervisor import Child, Supervisor
 
@@ -50,6 +51,24 @@ TREE = textwrap.dedent(
     hung = Supervisor(name="h", children=[Child(name="s", target=stubborn, shutdown=0.1)])
 
     doomed = Supervisor(name="d", intensity=1, children=[Child(name="c", target=crash)])
+
+    async def probing(name):
+        # While it is being stopped, ask the tree's own server what a kubelet
+        # would see (the HTTP server is stopped after the root).
+        try:
+            await trio.sleep_forever()
+        finally:
+            with trio.CancelScope(shield=True):
+                import httpx
+                base = f"http://{os.environ['PROBE_ADDRESS']}"
+                async with httpx.AsyncClient() as client:
+                    ready = (await client.get(f"{base}/readyz")).status_code
+                    live = (await client.get(f"{base}/livez")).status_code
+            print(f"stopped {name} readyz={ready} livez={live}", flush=True)
+
+    probed = Supervisor(
+        name="p", children=[Child(name=n, target=probing, args=(n,)) for n in "abc"]
+    )
     """
 )
 
@@ -125,8 +144,10 @@ class TestLoadSpec:
         assert "expected MODULE:NAME" in capsys.readouterr().err
 
 
-def spawn(spec_ref: str, *extra: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def spawn(
+    spec_ref: str, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.Popen(
         [
             sys.executable,
@@ -143,6 +164,12 @@ def spawn(spec_ref: str, *extra: str) -> subprocess.Popen[str]:
         text=True,
         env=env,
     )
+
+
+def free_address() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
 
 
 def wait_for_line(stream: object, *needles: str, timeout: float = 20) -> list[str]:
@@ -175,6 +202,37 @@ class TestProcess:
         assert ["stopped c", "stopped b", "stopped a"] == out.split("\n")[:3]
         assert "stop_requested" in err
         assert 0 == proc.returncode
+
+    def test_sigterm_fails_readiness_first_then_stops_in_reverse_order(
+        self, spec_file: Path
+    ) -> None:
+        """
+        SIGTERM, as Kubernetes sends it: from the first moment of the stop
+        /readyz answers 503 (so no new traffic is routed here) while /livez
+        still answers 200 (so the kubelet does not kill the process mid-stop);
+        the children stop c, b, a, and the process exits 0 well within the
+        stop budget.
+        """
+        address = free_address()
+        proc = spawn(
+            f"{spec_file}:probed", "--http", address, env={"PROBE_ADDRESS": address}
+        )
+        try:
+            wait_for_line(proc.stderr, '"supervisor_started"', '"path": "p"')
+            began = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=20)
+            took = time.monotonic() - began
+        finally:
+            proc.kill()
+
+        assert [
+            "stopped c readyz=503 livez=200",
+            "stopped b readyz=503 livez=200",
+            "stopped a readyz=503 livez=200",
+        ] == out.splitlines()[:3]
+        assert "stop_requested" in err
+        assert (0, True) == (proc.returncode, took < 10)
 
     def test_root_giving_up_exits_1(self, spec_file: Path) -> None:
         """
