@@ -4,10 +4,12 @@ The HTTP surface of a running tree, as a plain ASGI application: health probes
 status, Prometheus metrics, a dashboard and authenticated control calls.
 
 Mount `HealthApp(tree)` in your own ASGI app, or let `open_tree(spec,
-http=...)` serve it with hypercorn inside the tree. Every answer is computed
-from cached state (a snapshot rebuilt at most once per version and second,
-check results the checks' own runners keep), so a probe storm never reaches a
-child or a dependency. Unauthorised answers never carry exception text.
+http=...)` serve it with hypercorn inside the tree. Probes read the live tree
+(one walk, reused until the tree's version changes); /status and /metrics read
+a cached snapshot (rebuilt at most once per version and second); check results
+come from the checks' own runners. So a probe storm never reaches a child or a
+dependency, nor makes the tree describe itself. Unauthorised answers never
+carry exception text.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from ._errors import (
     TooManyChildren,
     TreeNotRunning,
 )
+from ._loopwatch import EventLoopHealth
 from ._metrics import TreeCollector, registry_for
 from ._snapshot import TreeSnapshot
 
@@ -95,6 +98,15 @@ class _Cache:
     bodies: dict[bool, bytes] = attrs.Factory(dict)
 
 
+@attrs.define
+class _Probes:
+    """The probes' facts and verdicts for one version of the tree."""
+
+    key: tuple[int, EventLoopHealth]
+    facts: _health.TreeFacts
+    items: dict[str, list[_health.Item]] = attrs.Factory(dict)
+
+
 class _BadRequest(Exception):
     def __init__(
         self, status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()
@@ -131,6 +143,7 @@ class HealthApp:
         self._show = show_details
         self._checks = checks or tree.check_states
         self._cache: _Cache | None = None
+        self._probes: _Probes | None = None
         self._registry = registry_for(TreeCollector(self.snapshot, self._checks))
 
     # ---- cached state ----------------------------------------------------------
@@ -245,10 +258,7 @@ class HealthApp:
         scope: Scope,
         authorized: bool,
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        # From the live tree, not the cached snapshot: a probe must not wait
-        # for (or pay) a snapshot of a large tree, nor answer from a stale one.
-        facts = self._tree.probe_facts()
-        items = self._verdict(endpoint, facts)
+        facts, items = self._probe_verdict(endpoint)
         excluded = {value for key, value in query if key == "exclude"}
         unknown = excluded - {item.name for item in items}
         if unknown:
@@ -271,6 +281,25 @@ class HealthApp:
             details=details,
             single=bool(single),
         )
+
+    def _probe_verdict(
+        self, endpoint: str
+    ) -> tuple[_health.TreeFacts, list[_health.Item]]:
+        """
+        The facts and verdict for one probe, from the live tree rather than the
+        cached snapshot: a probe must neither wait for (or pay) a snapshot of a
+        large tree nor answer from a stale one. Reused while nothing changed:
+        any change in the tree (a check's verdict, the start of shutdown
+        included) moves its version, and the loop watcher's view is compared.
+        """
+        key = (self._tree.version, self._tree.event_loop_health())
+        cached = self._probes
+        if cached is None or cached.key != key:
+            cached = self._probes = _Probes(key, self._tree.probe_facts())
+        items = cached.items.get(endpoint)
+        if items is None:
+            items = cached.items[endpoint] = self._verdict(endpoint, cached.facts)
+        return cached.facts, items
 
     def _verdict(self, endpoint: str, facts: _health.TreeFacts) -> list[_health.Item]:
         checks = self._checks()
