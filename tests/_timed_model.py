@@ -1,10 +1,15 @@
 """
-A timed reference model of one OTP-style supervisor, for tests/test_stateful.py.
+A timed reference model of an OTP-style supervision tree, for tests/test_stateful.py.
 
 It restates docs/principles.md as plainly as possible, with time: backoff
 delays, slow starts and start timeouts, heartbeat timeouts, the ordered start
-queue, sweeps, restart intensity, and the control calls. It knows nothing of
-the runtime's code; it is a second, independent statement of the rules.
+queue, sweeps, restart intensity, escalation from a child supervisor to its
+parent, and the control calls. It knows nothing of the runtime's code; it is a
+second, independent statement of the rules.
+
+One `Model` is one supervisor; a child supervisor's model hangs off its
+`MChild.sub` and is replaced by a fresh one each time that child starts. All
+models of a tree share one `Clock` and one stop log.
 
 Time is simulated: `next_event_at` says when the model expects the tree to act
 by itself next (a backoff ending, a child finishing its start, a start or
@@ -20,11 +25,12 @@ and the tree's deadlines equal the model's to the bit.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from supervisor import Restart, State, Strategy
 
-INTENSITY, PERIOD = 5, 10.0
 BACKOFF_INITIAL, BACKOFF_FACTOR, BACKOFF_MAX, RESET_AFTER = 1.0, 2.0, 8.0, 16.0
 START_TIMEOUT = 4.0
 
@@ -37,11 +43,30 @@ class Ambiguous(Exception):
 
 
 @dataclass
+class Clock:
+    now: float = 0.0
+
+
+@dataclass(frozen=True)
+class SupSpec:
+    """A supervisor: strategy, intensity, and its children's specs."""
+
+    strategy: Strategy
+    intensity: int
+    period: float
+    # (name, restart, heartbeat timeout or None, or a SupSpec for a subtree)
+    children: tuple[tuple[str, Restart, float | None, SupSpec | None], ...]
+
+
+@dataclass
 class MChild:
     name: str
+    path: str
     index: int
     restart: Restart
     heartbeat_timeout: float | None
+    sub_spec: SupSpec | None = None  # set for a child supervisor
+    sub: Model | None = None  # its current (or last) incarnation's model
     state: State = State.STOPPED
     # Its incarnation exists: sleeping its backoff, starting, or running.
     active: bool = False
@@ -64,28 +89,44 @@ class MChild:
 
 @dataclass
 class Model:
-    strategy: Strategy
-    children: dict[str, MChild]
-    now: float = 0.0
+    path: str
+    spec: SupSpec
+    clock: Clock
+    stops: list[str]  # workers whose code was stopped, in order (tree-wide)
+    # The test's start delays by child name, read when a child starts.
+    start_delays: dict[str, float]
+    children: dict[str, MChild] = field(default_factory=dict)
     window: list[float] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)  # the start queue
-    stops: list[str] = field(default_factory=list)  # whose code was stopped, in order
     gave_up: bool = False
+    closing: bool = False
+    booting: bool = False  # queueing its initial children: nothing starts yet
+    # Its start queue has emptied once: a child supervisor counts as started.
+    initial_done: bool = False
     next_index: int = 0
-    # What happened so far (backoff_over, ready, start_timeout, hung, sweep):
-    # lets the test report how much of the model a run exercised.
+    # What happened so far (backoff_over, ready, start_timeout, hung, sweep,
+    # escalated): lets the test report how much of the model a run exercised.
     seen: set[str] = field(default_factory=set)
 
     @classmethod
     def boot(
         cls,
-        strategy: Strategy,
-        specs: list[tuple[str, Restart, float | None]],
+        path: str,
+        spec: SupSpec,
+        clock: Clock,
+        stops: list[str],
+        start_delays: dict[str, float],
     ) -> Model:
-        model = cls(strategy, {})
-        for name, restart, beat in specs:
-            model.add(name, restart, beat)
+        model = cls(path, spec, clock, stops, start_delays, booting=True)
+        for name, restart, beat, sub in spec.children:
+            model.add(name, restart, beat, sub)
+        model.booting = False
+        model._advance()
         return model
+
+    @property
+    def now(self) -> float:
+        return self.clock.now
 
     # ---- queries ------------------------------------------------------------
 
@@ -94,6 +135,32 @@ class Model:
 
     def busy(self, name: str) -> bool:
         return self.children[name].active or name in self.pending
+
+    def models(self) -> Iterator[Model]:
+        """This model and those of its running child supervisors, depth first."""
+        yield self
+        for child in self.ordered():
+            if child.sub is not None and child.in_target:
+                yield from child.sub.models()
+
+    def owner(self, name: str) -> Model | None:
+        """The model whose child *name* is, among the running ones."""
+        for model in self.models():
+            if name in model.children:
+                return model
+        return None
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """What a snapshot should show, depth first in start order."""
+        rows = []
+        for c in self.ordered():
+            started = c.started_at if c.state is State.RUNNING else None
+            rows.append(
+                (c.path, c.state, c.starts, c.restarts, c.next_start_at, started)
+            )
+            if c.sub is not None:
+                rows.extend(c.sub.rows())
+        return rows
 
     def _timers(self, child: MChild) -> list[tuple[float, str]]:
         if not child.active:
@@ -110,51 +177,73 @@ class Model:
             return [(child.beat_at + child.heartbeat_timeout, "hung")]
         return []
 
+    def _all_timers(self) -> list[tuple[float, Model, str, str]]:
+        return [
+            (t, model, c.name, kind)
+            for model in self.models()
+            if not model.gave_up
+            for c in model.ordered()
+            for t, kind in model._timers(c)
+        ]
+
     def next_event_at(self) -> float | None:
         if self.gave_up:
             return None
-        times = [t for c in self.children.values() for t, _ in self._timers(c)]
-        return min(times, default=None)
+        return min((t for t, *_ in self._all_timers()), default=None)
 
-    def _due(self) -> list[tuple[str, str]]:
-        return [
-            (c.name, kind)
-            for c in self.ordered()
-            for t, kind in self._timers(c)
-            if t <= self.now
-        ]
-
-    # ---- time ---------------------------------------------------------------
+    # ---- time (called on the root model) ------------------------------------
 
     def advance_to(self, when: float) -> None:
         """
-        Carry the model to *when*, acting on every event due on the way.
+        Carry the tree to *when*, acting on every event due on the way.
 
         Raises `Ambiguous` when a timeout falls on the same instant as another
         event: their order is up to trio's scheduler.
         """
         assert when >= self.now
         while (at := self.next_event_at()) is not None and at <= when:
-            self.now = at
-            due = self._due()
-            if len(due) > 1 and any(kind in _CANCELS for _, kind in due):
-                raise Ambiguous(f"at {at}: {due}")
+            self.clock.now = at
+            due = [(m, n, k) for t, m, n, k in self._all_timers() if t <= at]
+            if len(due) > 1 and any(kind in _CANCELS for *_, kind in due):
+                raise Ambiguous(f"at {at}: {[(n, k) for _, n, k in due]}")
             # Wakeups (a backoff ending, a start completing) commute.
-            for name, kind in due:
-                self._fire(name, kind)
-        self.now = when
+            for model, name, kind in due:
+                still = {(id(m), n, k) for t, m, n, k in self._all_timers() if t <= at}
+                if not self.gave_up and (id(model), name, kind) in still:
+                    model.fire(name, kind)
+                    self.settle()
+        self.clock.now = when
 
-    def _fire(self, name: str, kind: str) -> None:
+    def settle(self) -> None:
+        """
+        Carry what child supervisors did up to their parents: one whose start
+        queue emptied counts as started; one that gave up ended abnormally.
+        """
+        changed = True
+        while changed and not self.gave_up:
+            changed = False
+            for model in list(self.models()):
+                for child in model.ordered():
+                    sub = child.sub
+                    if sub is None or not child.in_target or model.gave_up:
+                        continue
+                    if sub.gave_up:
+                        model.seen.add("escalated")
+                        model.exit(child.name, abnormal=True)
+                        changed = True
+                    elif not child.running and sub.initial_done and not sub.closing:
+                        model._started(child)
+                        changed = True
+
+    def fire(self, name: str, kind: str) -> None:
         child = self.children[name]
         self.seen.add(kind)
         if kind == "backoff_over":
             self._enter_target(child)
         elif kind == "ready":
             self._started(child)
-        elif kind == "start_timeout":
-            self.exit(name, abnormal=True)
         else:
-            assert kind == "hung"
+            assert kind in _CANCELS
             self.exit(name, abnormal=True)
 
     # ---- a child's life -----------------------------------------------------
@@ -171,6 +260,13 @@ class Model:
         child.state = State.STARTING
         child.in_target = True
         child.next_start_at = None
+        if child.sub_spec is not None:
+            # A fresh node: new children, empty window, fresh backoff (as OTP).
+            child.sub = Model.boot(
+                child.path, child.sub_spec, self.clock, self.stops, self.start_delays
+            )
+            return  # started once its own queue empties (see settle)
+        child.start_delay = self.start_delays.get(child.name, 0.0)
         if child.start_delay == 0:
             self._started(child)
         else:
@@ -191,7 +287,9 @@ class Model:
     def _end_incarnation(self, child: MChild) -> bool:
         """Forget *child*'s incarnation; True if it was running."""
         was_running = child.running
-        if child.in_target:
+        if child.in_target and child.sub is not None:
+            child.sub.close()
+        elif child.in_target:
             self.stops.append(child.name)
         stable = child.started_at is not None and (
             self.now - child.started_at >= RESET_AFTER
@@ -208,6 +306,20 @@ class Model:
             self._end_incarnation(child)
             child.state = State.STOPPED
 
+    def close(self) -> None:
+        """Stop every child in reverse start order (a stop, or giving up)."""
+        if self.closing:
+            return
+        self.closing = True
+        for name in self.pending:
+            child = self.children[name]
+            if not child.active:  # queued: it will not start now
+                child.state = State.STOPPED
+                child.next_start_at = None
+        self.pending.clear()
+        for other in reversed(self.ordered()):
+            self._stop(other)
+
     # ---- the start queue ----------------------------------------------------
 
     def _enqueue(self, names: list[str]) -> None:
@@ -216,7 +328,9 @@ class Model:
         self._advance()
 
     def _advance(self) -> None:
-        while self.pending and not self.gave_up:
+        if self.booting:
+            return
+        while self.pending and not self.closing:
             head = self.children[self.pending[0]]
             if head.running:
                 self.pending.pop(0)
@@ -225,6 +339,8 @@ class Model:
                 delay, head.pending_delay = head.pending_delay, 0.0
                 self._launch(head, delay)
             return
+        if not self.pending:
+            self.initial_done = True
 
     # ---- exits --------------------------------------------------------------
 
@@ -241,15 +357,18 @@ class Model:
                 self._advance()
             child.state = State.FAILED if abnormal else State.STOPPED
             return
-        self.window = [t for t in self.window if self.now - t <= PERIOD]
+        period = self.spec.period
+        self.window = [t for t in self.window if self.now - t <= period]
         self.window.append(self.now)
-        if len(self.window) > INTENSITY:
-            self._give_up(child)
+        if len(self.window) > self.spec.intensity:
+            self.gave_up = True
+            child.state = State.FAILED
+            self.close()
             return
         delay = min(BACKOFF_INITIAL * BACKOFF_FACTOR**child.attempt, BACKOFF_MAX)
         child.attempt += 1
         child.restarts += 1
-        if self.strategy is Strategy.ONE_FOR_ONE or not was_running:
+        if self.spec.strategy is Strategy.ONE_FOR_ONE or not was_running:
             # A failed start is retried alone, whatever the strategy.
             self._launch(child, delay)
         else:
@@ -258,7 +377,7 @@ class Model:
     def _sweep(self, child: MChild, delay: float) -> None:
         self.seen.add("sweep")
         order = self.ordered()
-        if self.strategy is Strategy.REST_FOR_ONE:
+        if self.spec.strategy is Strategy.REST_FOR_ONE:
             order = order[order.index(child) :]
         swept = [c for c in order if c is child or c.active or c.name in self.pending]
         restart = [
@@ -273,13 +392,6 @@ class Model:
         child.pending_delay = delay
         child.state = State.BACKOFF
         self._enqueue(restart)
-
-    def _give_up(self, child: MChild) -> None:
-        self.gave_up = True
-        child.state = State.FAILED
-        for other in reversed(self.ordered()):
-            self._stop(other)
-        self.pending.clear()
 
     # ---- what the test does -------------------------------------------------
 
@@ -323,9 +435,9 @@ class Model:
         name: str,
         restart: Restart,
         beat: float | None,
-        start_delay: float = 0.0,
+        sub: SupSpec | None = None,
     ) -> None:
-        child = MChild(name, self.next_index, restart, beat, start_delay=start_delay)
-        self.children[name] = child
+        path = f"{self.path}/{name}"
+        self.children[name] = MChild(name, path, self.next_index, restart, beat, sub)
         self.next_index += 1
         self._enqueue([name])

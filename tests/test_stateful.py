@@ -54,36 +54,47 @@ from tests._timed_model import (
     BACKOFF_FACTOR,
     BACKOFF_INITIAL,
     BACKOFF_MAX,
-    INTENSITY,
-    PERIOD,
     RESET_AFTER,
     START_TIMEOUT,
     Ambiguous,
+    Clock,
+    MChild,
     Model,
+    SupSpec,
 )
 
 T = TypeVar("T")
-NAMES = ("a", "b", "c", "d")
+WORKERS = ("a", "x", "y", "b")  # start order: root/a, root/s/x, root/s/y, root/b
+TOP = ("a", "s", "b")  # the root's children: control calls go to these
 HEARTBEATS = (None, 3.0, 5.5)
 START_DELAYS = (0.0, 1.5, 6.0)  # 6 > START_TIMEOUT: that start times out
 WAITS = (0.25, 1.0, 2.5, 6.0)
 LONG_WAITS = (4.0, 12.0)
+ROOT_INTENSITY, SUB_INTENSITY, PERIOD = 5, 2, 10.0
+BACKOFF = Backoff(
+    initial=BACKOFF_INITIAL,
+    factor=BACKOFF_FACTOR,
+    max=BACKOFF_MAX,
+    jitter=Jitter.NONE,
+    reset_after=RESET_AFTER,
+)
 
 
 def _offset(name: str, unit: float) -> float:
     # Children started together would otherwise time out together, and the
     # order of simultaneous timeouts is the scheduler's choice (see Ambiguous).
-    return NAMES.index(name) * unit
+    return WORKERS.index(name) * unit
 
 
 class TreeMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.model: Model | None = None
-        self.specs: dict[str, Child] = {}
+        self.specs: dict[str, Child | Supervisor] = {}
         self.tree: Any = None
         self.clock = trio.testing.MockClock()
-        self.start_delays = dict.fromkeys(NAMES, 0.0)
+        # Read by the children's code and by the model alike.
+        self.start_delays = dict.fromkeys(WORKERS, 0.0)
         self.inboxes: dict[str, trio.MemorySendChannel[str]] = {}
         self.stops: list[str] = []
         self.errors: list[Exception] = []
@@ -177,58 +188,78 @@ class TreeMachine(RuleBasedStateMachine):
         model = self._model
         gave_up = bool(self.outcome)
         shown = None if gave_up else self._call(lambda: _sync(self._shown))
-        expected = None if model.gave_up else _expected(model)
+        expected = None if model.gave_up else model.rows()
         assert (gave_up, self.stops, shown) == (model.gave_up, model.stops, expected)
         if gave_up:
             event("gave up on intensity")
 
     def _shown(self) -> list[tuple[Any, ...]]:
         return [
-            _row(n.name, n.state, n.starts, n.restarts, n.next_start_at, n.started_at)
-            for n in self.tree.snapshot().root.children
+            (
+                n.path,
+                n.state,
+                n.starts,
+                n.restarts,
+                n.next_start_at,
+                n.started_at if n.state is State.RUNNING else None,
+            )
+            for n in self.tree.snapshot().walk()
+            if n.path != "root"
         ]
 
     # ---- rules ----------------------------------------------------------------
 
     @initialize(
-        strategy=st.sampled_from(list(Strategy)),
+        strategies=st.tuples(st.sampled_from(Strategy), st.sampled_from(Strategy)),
         kinds=st.lists(
-            st.tuples(st.sampled_from(list(Restart)), st.sampled_from(HEARTBEATS)),
-            min_size=len(NAMES),
-            max_size=len(NAMES),
+            st.tuples(st.sampled_from(Restart), st.sampled_from(HEARTBEATS)),
+            min_size=len(WORKERS),
+            max_size=len(WORKERS),
         ),
+        sub_restart=st.sampled_from(Restart),
     )
     def start(
-        self, strategy: Strategy, kinds: list[tuple[Restart, float | None]]
+        self,
+        strategies: tuple[Strategy, Strategy],
+        kinds: list[tuple[Restart, float | None]],
+        sub_restart: Restart,
     ) -> None:
-        specs = [
-            (n, r, None if hb is None else hb + _offset(n, 1 / 16))
-            for n, (r, hb) in zip(NAMES, kinds, strict=True)
-        ]
-        self.model = Model.boot(strategy, specs)
-        self.specs = {
-            name: Child(
-                name=name,
-                target=self._target(name),
-                restart=restart,
-                heartbeat_timeout=beat,
-                start_timeout=START_TIMEOUT,
-            )
-            for name, restart, beat in specs
+        """root: a, s (a supervisor of x and y), b; random strategies and restarts."""
+        beats = {
+            n: None if hb is None else hb + _offset(n, 1 / 16)
+            for n, (_, hb) in zip(WORKERS, kinds, strict=True)
         }
+        restarts = {n: r for n, (r, _) in zip(WORKERS, kinds, strict=True)}
+
+        def worker(name: str) -> tuple[str, Restart, float | None, None]:
+            return (name, restarts[name], beats[name], None)
+
+        sub = SupSpec(strategies[1], SUB_INTENSITY, PERIOD, (worker("x"), worker("y")))
+        top = SupSpec(
+            strategies[0],
+            ROOT_INTENSITY,
+            PERIOD,
+            (worker("a"), ("s", sub_restart, None, sub), worker("b")),
+        )
+        self.model = Model.boot("root", top, Clock(), [], self.start_delays)
+        self.model.settle()
+        self.specs = {name: self._child_spec(*worker(name)) for name in WORKERS}
+        self.specs["s"] = Supervisor(
+            name="s",
+            strategy=sub.strategy,
+            intensity=sub.intensity,
+            period=sub.period,
+            backoff=BACKOFF,
+            restart=sub_restart,
+            children=[self.specs["x"], self.specs["y"]],
+        )
         spec = Supervisor(
             name="root",
-            strategy=strategy,
-            intensity=INTENSITY,
-            period=PERIOD,
-            backoff=Backoff(
-                initial=BACKOFF_INITIAL,
-                factor=BACKOFF_FACTOR,
-                max=BACKOFF_MAX,
-                jitter=Jitter.NONE,
-                reset_after=RESET_AFTER,
-            ),
-            children=list(self.specs.values()),
+            strategy=top.strategy,
+            intensity=top.intensity,
+            period=top.period,
+            backoff=BACKOFF,
+            children=[self.specs[n] for n in TOP],
         )
         ready = threading.Event()
         self.thread = threading.Thread(
@@ -241,83 +272,93 @@ class TreeMachine(RuleBasedStateMachine):
         ready.wait()
         self._observe()
 
-    def _has(self, name: str, *states: State) -> bool:
-        child = self._model.children.get(name)
-        return child is not None and child.state in states
+    def _child_spec(
+        self, name: str, restart: Restart, beat: float | None, _: None
+    ) -> Child:
+        return Child(
+            name=name,
+            target=self._target(name),
+            restart=restart,
+            heartbeat_timeout=beat,
+            start_timeout=START_TIMEOUT,
+        )
+
+    def _worker(self, name: str) -> tuple[Model, MChild] | None:
+        """The model and state of worker *name*, if its supervisor runs."""
+        owner = self._model.owner(name)
+        return None if owner is None else (owner, owner.children[name])
+
+    def _act(self, owner: Model, change: Callable[[Model], None]) -> None:
+        change(owner)
+        self._model.settle()  # a child supervisor may have given up, or started
+        self._observe()
 
     @precondition(_alive)
-    @rule(name=st.sampled_from(NAMES))
+    @rule(name=st.sampled_from(WORKERS))
     def crash(self, name: str) -> None:
-        if self._has(name, State.RUNNING) or (
-            self._has(name, State.STARTING) and self._model.children[name].in_target
-        ):
-            self._call(lambda: _sync(testing.crash, self.tree, f"root/{name}"))
-            self._model.exit(name, abnormal=True)
-            self._observe()
+        """Crash a worker that runs or is starting (its start then failed)."""
+        found = self._worker(name)
+        if found is not None and found[1].in_target:
+            owner, child = found
+            self._call(lambda: _sync(testing.crash, self.tree, child.path))
+            self._act(owner, lambda m: m.exit(name, abnormal=True))
 
     @precondition(_alive)
-    @rule(name=st.sampled_from(NAMES))
+    @rule(name=st.sampled_from(WORKERS))
     def exit_normally(self, name: str) -> None:
-        if self._has(name, State.RUNNING):
+        found = self._worker(name)
+        if found is not None and found[1].running:
             self._tell(name, "return")
-            self._model.exit(name, abnormal=False)
-            self._observe()
+            self._act(found[0], lambda m: m.exit(name, abnormal=False))
 
     @precondition(_alive)
-    @rule(name=st.sampled_from(NAMES))
+    @rule(name=st.sampled_from(WORKERS))
     def beat(self, name: str) -> None:
-        if self._has(name, State.RUNNING):
+        found = self._worker(name)
+        if found is not None and found[1].running:
             self._tell(name, "beat")
-            self._model.beat(name)
-            self._observe()
+            self._act(found[0], lambda m: m.beat(name))
 
     @precondition(_alive)
-    @rule(name=st.sampled_from(NAMES))
+    @rule(name=st.sampled_from(WORKERS))
     def hang(self, name: str) -> None:
-        child = self._model.children.get(name)
-        if child is not None and child.running and child.heartbeat_timeout:
-            self._call(lambda: _sync(testing.hang, self.tree, f"root/{name}"))
-            self._model.hang(name)
-            self._observe()
+        found = self._worker(name)
+        if found is not None and found[1].running and found[1].heartbeat_timeout:
+            path = found[1].path
+            self._call(lambda: _sync(testing.hang, self.tree, path))
+            self._act(found[0], lambda m: m.hang(name))
 
-    @rule(name=st.sampled_from(NAMES), seconds=st.sampled_from(START_DELAYS))
+    @rule(name=st.sampled_from(WORKERS), seconds=st.sampled_from(START_DELAYS))
     def slow_start(self, name: str, seconds: float) -> None:
-        """The child's next starts take *seconds* (past the start timeout, too)."""
-        if seconds:
-            seconds += _offset(name, 1 / 32)
-        self.start_delays[name] = seconds
-        if self.model is not None and name in self.model.children:
-            self.model.children[name].start_delay = seconds
+        """The worker's next starts take *seconds* (past the start timeout, too)."""
+        self.start_delays[name] = seconds + _offset(name, 1 / 32) if seconds else 0.0
 
     @precondition(_alive)
-    @rule(name=st.sampled_from(NAMES))
+    @rule(name=st.sampled_from(TOP))
     def terminate(self, name: str) -> None:
         if name in self._model.children:
             self._control(lambda: self.tree.terminate_child(f"root/{name}"))
-            self._model.terminate(name)
-            self._observe()
+            self._act(self._model, lambda m: m.terminate(name))
 
     @precondition(_alive)
-    @rule(name=st.sampled_from(NAMES))
+    @rule(name=st.sampled_from(TOP))
     def restart(self, name: str) -> None:
         if name in self._model.children:
             self._control(lambda: self.tree.restart_child(f"root/{name}"))
-            self._model.restart_child(name)
-            self._observe()
+            self._act(self._model, lambda m: m.restart_child(name))
 
     @precondition(_alive)
-    @rule(name=st.sampled_from(NAMES))
+    @rule(name=st.sampled_from(TOP))
     def delete(self, name: str) -> None:
         if name in self._model.children:
             self.errors.clear()
             self._control(lambda: self.tree.delete_child(f"root/{name}"))
             deleted = self._model.delete(name)
-            refused = [type(e) for e in self.errors]
-            assert refused == ([] if deleted else [ChildRunning])
+            assert [type(e) for e in self.errors] == ([] if deleted else [ChildRunning])
             self._observe()
 
     @precondition(_alive)
-    @rule(name=st.sampled_from(NAMES))
+    @rule(name=st.sampled_from(TOP))
     def start_child(self, name: str) -> None:
         self.errors.clear()
         spec = self.specs[name]
@@ -326,10 +367,9 @@ class TreeMachine(RuleBasedStateMachine):
             assert [type(e) for e in self.errors] == [ChildExists]
             return
         assert self.errors == []
-        self._model.add(
-            name, spec.restart, spec.heartbeat_timeout, self.start_delays[name]
-        )
-        self._observe()
+        sub = next(c[3] for c in self._model.spec.children if c[0] == name)
+        beat = spec.heartbeat_timeout if isinstance(spec, Child) else None
+        self._act(self._model, lambda m: m.add(name, spec.restart, beat, sub))
 
     @precondition(_alive)
     @rule(seconds=st.sampled_from(WAITS))
@@ -365,7 +405,8 @@ class TreeMachine(RuleBasedStateMachine):
         if self.thread is None:
             return
         if self.model is not None:
-            for kind in sorted(self.model.seen):
+            seen = set().union(*(m.seen for m in self.model.models()))
+            for kind in sorted(seen):
                 event(f"saw {kind}")
             event(f"virtual time >= {min(int(self.model.now) // 10 * 10, 50)} s")
         if self.thread.is_alive() and self.stop is not None:
@@ -376,27 +417,6 @@ class TreeMachine(RuleBasedStateMachine):
         assert not self.thread.is_alive(), self._call(lambda: _sync(_task_tree))
         if self.model is not None and self.model.gave_up:
             assert [TooManyRestarts] == [type(e) for e in self.outcome]
-
-
-def _row(*fields: Any) -> tuple[Any, ...]:
-    """name, state, starts, restarts, next_start_at, started_at (if running)."""
-    name, state, starts, restarts, next_start_at, started_at = fields
-    running = state is State.RUNNING
-    return (
-        name,
-        state,
-        starts,
-        restarts,
-        next_start_at,
-        started_at if running else None,
-    )
-
-
-def _expected(model: Model) -> list[tuple[Any, ...]]:
-    return [
-        _row(c.name, c.state, c.starts, c.restarts, c.next_start_at, c.started_at)
-        for c in model.ordered()
-    ]
 
 
 def _task_tree() -> str:
