@@ -65,7 +65,8 @@ from tests._timed_model import (
 
 T = TypeVar("T")
 WORKERS = ("a", "x", "y", "b")  # start order: root/a, root/s/x, root/s/y, root/b
-TOP = ("a", "s", "b")  # the root's children: control calls go to these
+TOP = ("a", "s", "b")  # the root's children
+NODES = (*TOP, "x", "y")  # control calls go to any of these
 HEARTBEATS = (None, 3.0, 5.5)
 START_DELAYS = (0.0, 1.5, 6.0)  # 6 > START_TIMEOUT: that start times out
 WAITS = (0.25, 1.0, 2.5, 6.0)
@@ -333,43 +334,60 @@ class TreeMachine(RuleBasedStateMachine):
         """The worker's next starts take *seconds* (past the start timeout, too)."""
         self.start_delays[name] = seconds + _offset(name, 1 / 32) if seconds else 0.0
 
+    def _parent(self, name: str) -> Model | None:
+        """The supervisor *name* belongs under, if it runs (x and y: s's current node)."""
+        if name in TOP:
+            return self._model
+        s = self._model.children.get("s")
+        running = s is not None and s.in_target and s.sub is not None
+        return s.sub if running and s.sub is not None else None
+
     @precondition(_alive)
-    @rule(name=st.sampled_from(TOP))
+    @rule(name=st.sampled_from(NODES))
     def terminate(self, name: str) -> None:
-        if name in self._model.children:
-            self._control(lambda: self.tree.terminate_child(f"root/{name}"))
-            self._act(self._model, lambda m: m.terminate(name))
+        parent = self._parent(name)
+        if parent is not None and name in parent.children:
+            path = f"{parent.path}/{name}"
+            self._control(lambda: self.tree.terminate_child(path))
+            self._act(parent, lambda m: m.terminate(name))
 
     @precondition(_alive)
-    @rule(name=st.sampled_from(TOP))
+    @rule(name=st.sampled_from(NODES))
     def restart(self, name: str) -> None:
-        if name in self._model.children:
-            self._control(lambda: self.tree.restart_child(f"root/{name}"))
-            self._act(self._model, lambda m: m.restart_child(name))
+        parent = self._parent(name)
+        if parent is not None and name in parent.children:
+            path = f"{parent.path}/{name}"
+            self._control(lambda: self.tree.restart_child(path))
+            self._act(parent, lambda m: m.restart_child(name))
 
     @precondition(_alive)
-    @rule(name=st.sampled_from(TOP))
+    @rule(name=st.sampled_from(NODES))
     def delete(self, name: str) -> None:
-        if name in self._model.children:
+        parent = self._parent(name)
+        if parent is not None and name in parent.children:
             self.errors.clear()
-            self._control(lambda: self.tree.delete_child(f"root/{name}"))
-            deleted = self._model.delete(name)
+            path = f"{parent.path}/{name}"
+            self._control(lambda: self.tree.delete_child(path))
+            deleted = parent.delete(name)
             assert [type(e) for e in self.errors] == ([] if deleted else [ChildRunning])
             self._observe()
 
     @precondition(_alive)
-    @rule(name=st.sampled_from(TOP))
+    @rule(name=st.sampled_from(NODES))
     def start_child(self, name: str) -> None:
+        parent = self._parent(name)
+        if parent is None:
+            return
         self.errors.clear()
         spec = self.specs[name]
-        self._control(lambda: self.tree.start_child("root", spec))
-        if name in self._model.children:
+        self._control(lambda: self.tree.start_child(parent.path, spec))
+        if name in parent.children:
             assert [type(e) for e in self.errors] == [ChildExists]
             return
         assert self.errors == []
-        sub = next(c[3] for c in self._model.spec.children if c[0] == name)
+        sub = next(c[3] for c in parent.spec.children if c[0] == name)
         beat = spec.heartbeat_timeout if isinstance(spec, Child) else None
-        self._act(self._model, lambda m: m.add(name, spec.restart, beat, sub))
+        self._act(parent, lambda m: m.add(name, spec.restart, beat, sub))
 
     @precondition(_alive)
     @rule(seconds=st.sampled_from(WAITS))
