@@ -5,11 +5,13 @@ status, Prometheus metrics, a dashboard and authenticated control calls.
 
 Mount `HealthApp(tree)` in your own ASGI app, or let `open_tree(spec,
 http=...)` serve it with hypercorn inside the tree. Probes read the live tree
-(one walk, reused until the tree's version changes); /status and /metrics read
-a cached snapshot (rebuilt at most once per version and second); check results
-come from the checks' own runners. So a probe storm never reaches a child or a
-dependency, nor makes the tree describe itself. Unauthorised answers never
-carry exception text.
+(one walk over the children, redone when the tree changed but no sooner than
+ten times its cost); /status and /metrics read a cached snapshot (rebuilt at
+most once per version and second, and no sooner than ten times its cost);
+check results come from the checks' own runners. So a probe storm never
+reaches a child or a dependency, and cannot make the tree spend more than a
+tenth of its time describing itself. Unauthorised answers never carry
+exception text.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ from ._errors import (
     TooManyChildren,
     TreeNotRunning,
 )
-from ._loopwatch import EventLoopHealth
 from ._metrics import TreeCollector, registry_for
 from ._snapshot import TreeSnapshot
 
@@ -98,13 +99,14 @@ class _Cache:
     bodies: dict[bool, bytes] = attrs.Factory(dict)
 
 
-@attrs.define
-class _Probes:
-    """The probes' facts and verdicts for one version of the tree."""
+@attrs.frozen
+class _Walk:
+    """The last walk over the live tree for the probes (see `HealthApp._facts`)."""
 
-    key: tuple[int, EventLoopHealth]
-    facts: _health.TreeFacts
-    items: dict[str, list[_health.Item]] = attrs.Factory(dict)
+    version: int
+    at: float  # time.perf_counter()
+    min_age: float  # ten times what it cost
+    laggards: list[str]
 
 
 class _BadRequest(Exception):
@@ -143,7 +145,7 @@ class HealthApp:
         self._show = show_details
         self._checks = checks or tree.check_states
         self._cache: _Cache | None = None
-        self._probes: _Probes | None = None
+        self._walk: _Walk | None = None
         self._registry = registry_for(TreeCollector(self.snapshot, self._checks))
 
     # ---- cached state ----------------------------------------------------------
@@ -258,7 +260,8 @@ class HealthApp:
         scope: Scope,
         authorized: bool,
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        facts, items = self._probe_verdict(endpoint)
+        facts = self._facts()
+        items = self._verdict(endpoint, facts)
         excluded = {value for key, value in query if key == "exclude"}
         unknown = excluded - {item.name for item in items}
         if unknown:
@@ -282,24 +285,26 @@ class HealthApp:
             single=bool(single),
         )
 
-    def _probe_verdict(
-        self, endpoint: str
-    ) -> tuple[_health.TreeFacts, list[_health.Item]]:
+    def _facts(self) -> _health.TreeFacts:
         """
-        The facts and verdict for one probe, from the live tree rather than the
-        cached snapshot: a probe must neither wait for (or pay) a snapshot of a
-        large tree nor answer from a stale one. Reused while nothing changed:
-        any change in the tree (a check's verdict, the start of shutdown
-        included) moves its version, and the loop watcher's view is compared.
+        The probes' facts, read from the live tree rather than the cached
+        snapshot: a probe must neither wait for (or pay) a snapshot of a large
+        tree nor answer from a stale one. The walk over the children is redone
+        when the tree changed, but no sooner than ten times what the last one
+        cost, so that a probe storm cannot make a large, churning tree spend
+        more than a tenth of its time describing itself. The root's state,
+        shutdown, the event loop and check results are read on every request.
         """
-        key = (self._tree.version, self._tree.event_loop_health())
-        cached = self._probes
-        if cached is None or cached.key != key:
-            cached = self._probes = _Probes(key, self._tree.probe_facts())
-        items = cached.items.get(endpoint)
-        if items is None:
-            items = cached.items[endpoint] = self._verdict(endpoint, cached.facts)
-        return cached.facts, items
+        tree = self._tree
+        walk = self._walk
+        began = time.perf_counter()
+        if walk is None or (
+            walk.version != tree.version and began - walk.at >= walk.min_age
+        ):
+            laggards = tree.not_ready_children()
+            cost = time.perf_counter() - began
+            walk = self._walk = _Walk(tree.version, began, 10 * cost, laggards)
+        return tree.probe_facts(walk.laggards)
 
     def _verdict(self, endpoint: str, facts: _health.TreeFacts) -> list[_health.Item]:
         checks = self._checks()

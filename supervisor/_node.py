@@ -646,7 +646,10 @@ class Node:
                 victim.stopping = True  # its exit from here on is part of the sweep
             if victim not in restart and victim in self._pending:
                 self._pending.remove(victim)  # TEMPORARY: swept away for good
-                victim.settle()  # a restart_child caller waits for that start
+                if not victim.active:
+                    # Its start will not come, and no stop will end it either
+                    # (an active one settles when the sweep's stop ends it).
+                    victim.settle()
         slot.pending_delay = delay
         slot.state = State.BACKOFF
         self.tree.bump()

@@ -331,22 +331,27 @@ class Tree:
             crashes=tuple(sorted(self._crashes.items())),
         )
 
-    def probe_facts(self) -> TreeFacts:
+    def probe_facts(self, laggards: Sequence[str] | None = None) -> TreeFacts:
         """
         What the health probes need, read from the live tree: one walk over
-        the children and no snapshot, so that a probe costs little however
-        large and busy the tree is.
+        the children (`not_ready_children`) and no snapshot, so that a probe
+        costs little however large and busy the tree is. Pass *laggards* from
+        an earlier walk to reuse it; everything else is read now.
         """
-        laggards: list[str] = []
-        _collect_laggards(self._root, laggards)
         root = self._root_slot
         return TreeFacts(
             time=self.now(),
             root_path=root.path,
             root_state=root.state,
             event_loop=self.event_loop_health(),
-            laggards=laggards,
+            laggards=self.not_ready_children() if laggards is None else laggards,
         )
+
+    def not_ready_children(self) -> list[str]:
+        """Paths of the required children that are not running, as in a snapshot."""
+        laggards: list[str] = []
+        _collect_laggards(self._root, laggards)
+        return laggards
 
     def event_loop_health(self) -> EventLoopHealth:
         """Is the trio loop blocked right now, and how often and long was it."""

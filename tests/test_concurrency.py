@@ -512,3 +512,46 @@ async def test_hanging_twice_keeps_the_first_hang(autojump_clock: Any) -> None:
         await trio.sleep(0.75)  # 3.25
         node = tree.snapshot().node("root/w")
     assert (1, State.BACKOFF) == (node.missed_heartbeats, node.state)
+
+
+async def test_restart_child_of_a_swept_child_returns_once_it_stopped(
+    autojump_clock: Any,
+) -> None:
+    """
+    A TEMPORARY child still starting when a REST_FOR_ONE sweep takes it away:
+    restart_child returns once the sweep has stopped it, not before.
+    """
+
+    async def slow_to_start_and_stop(task_status: Any) -> None:
+        with trio.CancelScope(shield=True):  # a stop lands only after 3 s
+            await trio.sleep(3)
+        task_status.started()
+        await trio.sleep_forever()
+
+    spec = Supervisor(
+        name="root",
+        strategy=Strategy.REST_FOR_ONE,
+        backoff=NOW,
+        children=[
+            Child(name="a", target=trio.sleep_forever),
+            Child(
+                name="t",
+                target=slow_to_start_and_stop,
+                restart=Restart.TEMPORARY,
+                start_timeout=30,
+                shutdown=10,
+            ),
+        ],
+    )
+    async with open_tree(spec) as tree:  # t started at 3
+        seen: list[tuple[float, State]] = []
+
+        async def restart_t() -> None:
+            await tree.restart_child("root/t")
+            seen.append((trio.current_time(), tree.snapshot().node("root/t").state))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(restart_t)  # t starts again, until 6
+            await trio.sleep(1)
+            testing.crash(tree, "root/a")  # at 4: the sweep stops t, done at 6
+    assert [(6, State.STOPPED)] == seen

@@ -26,6 +26,7 @@ from supervisor import (
     Child,
     DynamicSupervisor,
     Feeds,
+    HealthApp,
     HttpOptions,
     Jitter,
     Restart,
@@ -35,7 +36,9 @@ from supervisor import (
     heartbeat,
     open_tree,
 )
+from supervisor._checks import CheckState, Observation
 from supervisor._health import facts_from_snapshot
+from tests.test_http_fuzz import call
 
 TOKEN = "s3cret-token"
 STATUS_SCHEMA = json.loads(
@@ -670,3 +673,33 @@ async def test_probe_facts_from_the_live_tree_match_the_snapshot(
         assert list(tree.probe_facts().laggards) == list(
             facts_from_snapshot(tree.snapshot()).laggards
         )
+
+
+async def test_probes_show_check_values_that_change_without_a_verdict_change() -> None:
+    """
+    A check's measured value, error and run time change with every run while
+    its status stays: the probes show the latest, not a cached first answer.
+    """
+
+    async def gauge() -> None:
+        return None
+
+    state = CheckState(Check(name="queue", fn=gauge, feeds=Feeds.READINESS))
+    spec = Supervisor(name="root", children=[Child(name="w", target=worker)])
+    async with open_tree(spec, loop_block_threshold=None) as tree:
+        app = HealthApp(tree, checks=lambda: [state])
+        seen = []
+        for depth in (4.0, 8.0, 12.0):
+            state.record(trio.current_time(), Observation(value=depth), None)
+            _, body = await call(
+                app,
+                {
+                    "method": "GET",
+                    "path": "/readyz",
+                    "query": b"format=json",
+                    "headers": [],
+                    "body": b"",
+                },
+            )
+            seen.append(json.loads(body)["checks"]["queue:status"][0]["observedValue"])
+    assert [4.0, 8.0, 12.0] == seen
