@@ -139,6 +139,7 @@ class Node:
         `KeyboardInterrupt` from outside after its ordered stop.
         """
         self.log.debug("supervisor_starting")
+        error: BaseException | None
         try:
             async with trio.open_nursery() as outer:
                 outer.start_soon(self._host)
@@ -161,11 +162,31 @@ class Node:
                     self.log.info("supervisor_stopped")
                     raise
         except BaseExceptionGroup as group:
-            raise _sole(group) from None
+            error = _sole(group)
+        else:
+            error = None
+        if error is not None:
+            # Raised outside the except clause, so that the error does not
+            # point back (as its __context__) to the group that holds it; and
+            # the traceback keeps this frame, so no local may keep the error.
+            # Either would make a cycle that only a full collection frees.
+            try:
+                raise error
+            finally:
+                del error
         if self.failure is not None:
             self._log_escalated(self.failure, preempted=False)
-            raise self.failure
+            raise self._take_failure()
         self.log.info("supervisor_stopped")
+
+    def _take_failure(self) -> TooManyRestarts:
+        # Raised from run(), whose frame (and so this node) the traceback
+        # keeps: a failure still held here would tie node, frames and error
+        # into a cycle, and a restarted subtree's old node, with all its
+        # slots, would wait for a full garbage collection to be freed.
+        failure, self.failure = self.failure, None
+        assert failure is not None
+        return failure
 
     def _log_escalated(self, failure: TooManyRestarts, *, preempted: bool) -> None:
         # preempted: its parent was stopping it anyway (or the tree was being
@@ -361,9 +382,9 @@ class Node:
                 exit_info = ExitInfo(reason=Reason.NORMAL, time=self._now())
         except Exception as exc:
             exit_info = self._crashed(slot, exc)
+        except trio.Cancelled:
+            raise  # unbound: a name for it here would tie it to this frame
         except BaseException as exc:
-            if isinstance(exc, trio.Cancelled):
-                raise
             # KeyboardInterrupt or SystemExit inside a child: stop the whole
             # tree in order; the root re-raises it once everything stopped.
             self.tree.abort(exc)
