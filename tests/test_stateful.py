@@ -46,6 +46,7 @@ from supervisor import (
     Strategy,
     Supervisor,
     TooManyRestarts,
+    Tree,
     heartbeat,
     open_tree,
     testing,
@@ -342,23 +343,28 @@ class TreeMachine(RuleBasedStateMachine):
         running = s is not None and s.in_target and s.sub is not None
         return s.sub if running and s.sub is not None else None
 
-    @precondition(_alive)
-    @rule(name=st.sampled_from(NODES))
-    def terminate(self, name: str) -> None:
+    def _on_child(
+        self,
+        name: str,
+        call: Callable[[Any, str], Awaitable[None]],
+        change: Callable[[Model, str], None],
+    ) -> None:
+        """``call(tree, path)`` on the tree and ``change(model, name)`` on the model."""
         parent = self._parent(name)
         if parent is not None and name in parent.children:
             path = f"{parent.path}/{name}"
-            self._control(lambda: self.tree.terminate_child(path))
-            self._act(parent, lambda m: m.terminate(name))
+            self._control(lambda: call(self.tree, path))
+            self._act(parent, lambda m: change(m, name))
+
+    @precondition(_alive)
+    @rule(name=st.sampled_from(NODES))
+    def terminate(self, name: str) -> None:
+        self._on_child(name, Tree.terminate_child, Model.terminate)
 
     @precondition(_alive)
     @rule(name=st.sampled_from(NODES))
     def restart(self, name: str) -> None:
-        parent = self._parent(name)
-        if parent is not None and name in parent.children:
-            path = f"{parent.path}/{name}"
-            self._control(lambda: self.tree.restart_child(path))
-            self._act(parent, lambda m: m.restart_child(name))
+        self._on_child(name, Tree.restart_child, Model.restart_child)
 
     @precondition(_alive)
     @rule(name=st.sampled_from(NODES))
