@@ -84,7 +84,6 @@ class MChild:
     beat_at: float | None = None
     frozen: bool = False  # hung: beats are ignored
     pending_delay: float = 0.0  # backoff of the launch the start queue will make
-    start_delay: float = 0.0  # how long its next start takes (set by the test)
 
 
 @dataclass
@@ -266,11 +265,11 @@ class Model:
                 child.path, child.sub_spec, self.clock, self.stops, self.start_delays
             )
             return  # started once its own queue empties (see settle)
-        child.start_delay = self.start_delays.get(child.name, 0.0)
-        if child.start_delay == 0:
+        start_delay = self.start_delays.get(child.name, 0.0)  # as the child reads it
+        if start_delay == 0:
             self._started(child)
         else:
-            child.ready_at = self.now + child.start_delay
+            child.ready_at = self.now + start_delay
             child.start_deadline = self.now + START_TIMEOUT
 
     def _started(self, child: MChild) -> None:

@@ -33,6 +33,19 @@ EXACT = Backoff(initial=1, factor=2, max=8, jitter=Jitter.NONE)
 SLOW = Backoff(initial=10, factor=1, max=10, jitter=Jitter.NONE)
 
 
+def slow_sweep(log: Log) -> Supervisor:
+    """ONE_FOR_ALL: a crashes at 1, and the sweep takes until 2 to stop b."""
+    return Supervisor(
+        name="root",
+        strategy=Strategy.ONE_FOR_ALL,
+        backoff=NOW,
+        children=[
+            Child(name="a", target=recorder(log, "a", crash_after=1, crashes=1)),
+            Child(name="b", target=recorder(log, "b", stop_takes=1)),
+        ],
+    )
+
+
 def starts_after(log: Log, t: float) -> list[str]:
     return [e for time, e in log if e.startswith("start") and time > t]
 
@@ -42,15 +55,7 @@ async def test_delete_during_a_sweep_is_refused(autojump_clock: Any) -> None:
     A child waiting for its sweep is about to be restarted: delete_child refuses it.
     """
     log: Log = []
-    spec = Supervisor(
-        name="root",
-        strategy=Strategy.ONE_FOR_ALL,
-        backoff=NOW,
-        children=[
-            Child(name="a", target=recorder(log, "a", crash_after=1, crashes=1)),
-            Child(name="b", target=recorder(log, "b", stop_takes=1)),
-        ],
-    )
+    spec = slow_sweep(log)
     async with open_tree(spec) as tree:
         await trio.sleep(1.5)  # a crashed at 1; the sweep stops b until 2
         with pytest.raises(supervisor.ChildRunning, match="about to be restarted"):
@@ -68,15 +73,7 @@ async def test_start_child_during_a_sweep_waits_its_turn(autojump_clock: Any) ->
     start_child while a sweep is stopping siblings: the new child starts after them.
     """
     log: Log = []
-    spec = Supervisor(
-        name="root",
-        strategy=Strategy.ONE_FOR_ALL,
-        backoff=NOW,
-        children=[
-            Child(name="a", target=recorder(log, "a", crash_after=1, crashes=1)),
-            Child(name="b", target=recorder(log, "b", stop_takes=1)),
-        ],
-    )
+    spec = slow_sweep(log)
     async with open_tree(spec) as tree:
         await trio.sleep(1.5)
         await tree.start_child("root", Child(name="c", target=recorder(log, "c")))
@@ -337,15 +334,7 @@ async def test_stopped_tree_reports_no_child_in_backoff(autojump_clock: Any) -> 
     A tree stopped during a sweep leaves every child stopped, none in backoff.
     """
     log: Log = []
-    spec = Supervisor(
-        name="root",
-        strategy=Strategy.ONE_FOR_ALL,
-        backoff=NOW,
-        children=[
-            Child(name="a", target=recorder(log, "a", crash_after=1, crashes=1)),
-            Child(name="b", target=recorder(log, "b", stop_takes=1)),
-        ],
-    )
+    spec = slow_sweep(log)
     async with open_tree(spec) as tree:
         await trio.sleep(1.5)
         await tree.stop()
