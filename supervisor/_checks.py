@@ -23,7 +23,7 @@ import attrs
 import trio
 
 from ._errors import SpecError
-from ._spec import _check_name, _number, _positive, is_async_callable
+from ._spec import _check_name, _integer, _positive, is_async_callable
 
 
 class Feeds(enum.Enum):
@@ -69,12 +69,8 @@ class Check:
     feeds: Feeds = Feeds.READINESS
     interval: float = attrs.field(default=10.0, validator=_positive())
     timeout: float = attrs.field(default=1.0, validator=_positive())
-    failure_threshold: int = attrs.field(
-        default=3, validator=_number(minimum=1, inclusive=True)
-    )
-    success_threshold: int = attrs.field(
-        default=1, validator=_number(minimum=1, inclusive=True)
-    )
+    failure_threshold: int = attrs.field(default=3, validator=_integer(minimum=1))
+    success_threshold: int = attrs.field(default=1, validator=_integer(minimum=1))
     component: str | None = None
     measurement: str = "status"
     component_type: str = "component"
