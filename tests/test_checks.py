@@ -141,6 +141,6 @@ def test_check_specs_are_validated() -> None:
         Check(name="x", fn=sync)  # type: ignore[arg-type]
     with pytest.raises(supervisor.SpecError, match="failure_threshold"):
         Check(name="x", fn=Flaky(), failure_threshold=0)
-    with pytest.raises(supervisor.SpecError, match="success_threshold: must be an int"):
+    with pytest.raises(supervisor.SpecError, match="success_threshold must be an int"):
         Check(name="x", fn=Flaky(), success_threshold=2.5)  # type: ignore[arg-type]
     assert Feeds.READINESS == Check(name="x", fn=Flaky()).feeds
