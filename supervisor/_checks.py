@@ -86,13 +86,15 @@ class CheckState:
     warn: bool = False
     consecutive_failures: int = 0
     consecutive_successes: int = 0
-    runs: int = 0
     last_run: float | None = None  # trio clock
     last_error: str | None = (
         None  # exception type and message; shown only when authorised
     )
     observed_value: float | None = None
     observed_unit: str | None = None
+    # The last passing run's Observation.message (e.g. "not measurable here");
+    # shown like an error, only when authorised.
+    note: str | None = None
 
     def __attrs_post_init__(self) -> None:
         # Kubernetes starts liveness as passing (a slow first run must not get
@@ -105,13 +107,13 @@ class CheckState:
     ) -> bool:
         """Record one run; True if the check's status changed."""
         before = self.status
-        self.runs += 1
         self.last_run = now
         check = self.check
         if error is None:
             self.consecutive_successes += 1
             self.consecutive_failures = 0
             self.last_error = None
+            self.note = None if obs is None else obs.message
             self.warn = obs is not None and obs.warn
             if obs is not None and obs.value is not None:
                 self.observed_value, self.observed_unit = _finite(obs.value), obs.unit
@@ -123,6 +125,7 @@ class CheckState:
         else:
             self.consecutive_failures += 1
             self.consecutive_successes = 0
+            self.note = None
             self.warn = False
             self.last_error = f"{type(error).__name__}: {error}"
             if isinstance(error, CheckFailed) and error.value is not None:

@@ -182,7 +182,9 @@ def _check_items(checks: Sequence[CheckState], feeds: Feeds) -> list[Item]:
             Item(
                 name=check.name,
                 status=status,
-                reason=state.last_error or ("not run yet" if state.up is None else ""),
+                reason=state.last_error
+                or state.note
+                or ("not run yet" if state.up is None else ""),
                 component=check.component or check.name,
                 measurement=check.measurement,
                 component_type=check.component_type,

@@ -703,3 +703,32 @@ async def test_probes_show_check_values_that_change_without_a_verdict_change() -
             )
             seen.append(json.loads(body)["checks"]["queue:status"][0]["observedValue"])
     assert [4.0, 8.0, 12.0] == seen
+
+
+async def test_a_passing_checks_message_is_shown_with_details() -> None:
+    """
+    Observation.message (say, "not measurable on this platform") reaches the
+    answer as the check's output, for callers allowed to see details.
+    """
+
+    async def gauge() -> None:
+        return None
+
+    state = CheckState(Check(name="rss", fn=gauge, feeds=Feeds.READINESS))
+    state.record(0.0, Observation(message="rss: not measurable here"), None)
+    spec = Supervisor(name="root", children=[Child(name="w", target=worker)])
+    request = {
+        "method": "GET",
+        "path": "/readyz",
+        "query": b"format=json",
+        "headers": [],
+        "body": b"",
+    }
+    async with open_tree(spec, loop_block_threshold=None) as tree:
+        shown = HealthApp(tree, checks=lambda: [state], show_details=ShowDetails.ALWAYS)
+        hidden = HealthApp(tree, checks=lambda: [state], show_details=ShowDetails.NEVER)
+        _, with_details = await call(shown, request)
+        _, without = await call(hidden, request)
+    entry = json.loads(with_details)["checks"]["rss:status"][0]
+    assert ("pass", "rss: not measurable here") == (entry["status"], entry["output"])
+    assert "output" not in json.loads(without)["checks"]["rss:status"][0]
