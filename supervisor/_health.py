@@ -28,6 +28,7 @@ import attrs
 from ._checks import CheckState, Feeds
 from ._loopwatch import EventLoopHealth
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State, TreeSnapshot
+from ._spec import Restart
 
 _NOT_READY = {
     State.STARTING,
@@ -87,11 +88,10 @@ class Item:
     observed_value: float | str | None = None
     observed_unit: str | None = None
     time: float | None = None
-    affects_verdict: bool = True
 
     @property
     def ok(self) -> bool:
-        return self.status != "fail" or not self.affects_verdict
+        return self.status != "fail"
 
 
 def liveness(facts: TreeFacts, checks: Sequence[CheckState]) -> list[Item]:
@@ -166,7 +166,7 @@ def health(
 
 def _required(node: NodeSnapshot) -> Iterable[NodeSnapshot]:
     for child in node.children:
-        if child.restart != "temporary":
+        if child.restart != Restart.TEMPORARY.value:
             yield child
             yield from _required(child)
 
@@ -178,6 +178,8 @@ def _check_items(checks: Sequence[CheckState], feeds: Feeds) -> list[Item]:
         if check.feeds is not feeds:
             continue
         status = state.status
+        if feeds is Feeds.INFO and status == "fail":
+            status = "warn"  # an INFO check never fails a verdict
         items.append(
             Item(
                 name=check.name,
@@ -191,7 +193,6 @@ def _check_items(checks: Sequence[CheckState], feeds: Feeds) -> list[Item]:
                 observed_value=state.observed_value,
                 observed_unit=state.observed_unit,
                 time=state.last_run,
-                affects_verdict=feeds is not Feeds.INFO,
             )
         )
     return items

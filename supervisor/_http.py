@@ -17,6 +17,7 @@ exception text.
 from __future__ import annotations
 
 import enum
+import functools
 import hmac
 import json
 import time
@@ -92,7 +93,6 @@ class _Cache:
     invalidate this too. Probes do not use it: they read the live tree.
     """
 
-    version: int
     built_at: float  # time.perf_counter()
     min_age: float  # ten times what it cost to build: the rebuild rate limit
     snapshot: TreeSnapshot
@@ -165,7 +165,7 @@ class HealthApp:
         now = time.perf_counter()
         if cache is not None:
             age = now - cache.built_at
-            unchanged = cache.version == self._tree.version
+            unchanged = cache.snapshot.version == self._tree.version
             # Unchanged: only time-derived fields (uptime, beat ages) drift, so a
             # second is fine. Changed: rebuild, but a large tree no more often
             # than ten times its build cost.
@@ -173,7 +173,7 @@ class HealthApp:
                 return cache
         snap = self._tree.snapshot()
         cost = time.perf_counter() - now
-        self._cache = cache = _Cache(snap.version, now, 10 * cost, snap)
+        self._cache = cache = _Cache(now, 10 * cost, snap)
         return cache
 
     # ---- ASGI ------------------------------------------------------------------
@@ -330,11 +330,9 @@ class HealthApp:
         checks: dict[str, list[dict[str, Any]]] = {}
         for item in items:
             entry: dict[str, Any] = {
-                "componentId": item.component or item.name,
+                "componentId": item.component,
                 "componentType": item.component_type,
-                "status": item.status
-                if item.affects_verdict or item.status == "pass"
-                else "warn",
+                "status": item.status,
             }
             if item.observed_value is not None:
                 entry["observedValue"] = item.observed_value
@@ -486,11 +484,7 @@ def _k8s_text(
     if single:
         item = items[0]
         passing = item.ok or item.name in excluded
-        line = (
-            "ok"
-            if passing
-            else f"[-]{item.name} failed: {item.reason if details else 'reason withheld'}"
-        )
+        line = "ok" if passing else _failed_line(item, details)
         return (200 if passing else 503), headers, f"{line}\n".encode()
     if not verbose and not failed:
         return 200, headers, b"ok"
@@ -501,11 +495,13 @@ def _k8s_text(
         elif item.ok:
             lines.append(f"[+]{item.name} ok")
         else:
-            lines.append(
-                f"[-]{item.name} failed: {item.reason if details else 'reason withheld'}"
-            )
+            lines.append(_failed_line(item, details))
     lines.append(f"{endpoint} check {'failed' if failed else 'passed'}")
     return (503 if failed else 200), headers, ("\n".join(lines) + "\n").encode()
+
+
+def _failed_line(item: _health.Item, details: bool) -> str:
+    return f"[-]{item.name} failed: {item.reason if details else 'reason withheld'}"
 
 
 def _wants_health_json(scope: Scope, query: list[tuple[str, str]]) -> bool:
@@ -594,6 +590,7 @@ def _dumps(data: Any) -> bytes:
     ).encode()
 
 
+@functools.cache
 def _dashboard() -> bytes:
     page: bytes = resources.files("supervisor").joinpath("dashboard.html").read_bytes()
     return page

@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree as RichTree
 
+from ._snapshot import Reason
+
 EXIT_HEALTHY = 0
 EXIT_UNHEALTHY = 1
 
@@ -83,7 +85,7 @@ def _line(node: dict[str, Any]) -> str:
     if node.get("heartbeat_age") is not None:
         parts.append(f"beat {node['heartbeat_age']:.1f}s ago")
     last = node.get("last_exit")
-    if last and last["reason"] not in ("normal", "shutdown"):
+    if last and last["reason"] not in (Reason.NORMAL, Reason.SHUTDOWN):
         what = last.get("exc_type") or ""
         message = f": {last['exc_message']}" if last.get("exc_message") else ""
         parts.append(f"[red]last: {last['reason']} {escape(what + message)}[/]")
