@@ -65,13 +65,8 @@ class BackoffSchedule:
         if ran_for >= self._spec.reset_after:
             self.reset()
 
-    def next_delay(self, ran_for: float | None = None) -> float:
-        """
-        The delay before the next restart; *ran_for*, if given, is noted first
-        (the run that just ended, see `note_run`).
-        """
-        if ran_for is not None:
-            self.note_run(ran_for)
+    def next_delay(self) -> float:
+        """The delay before the next restart (after `note_run` of the run that ended)."""
         self.attempt += 1
         delay = next(self._gen)
         # A zero delay means "no backoff" (OTP's instant restart): jitter would

@@ -170,7 +170,13 @@ def delays(schedule: BackoffSchedule, runs: list[float]) -> list[float]:
     """
     The delays *schedule* gives after incarnations that ran for *runs* seconds.
     """
-    return [schedule.next_delay(ran_for) for ran_for in runs]
+    return [after_run(schedule, ran_for) for ran_for in runs]
+
+
+def after_run(schedule: BackoffSchedule, ran_for: float) -> float:
+    """The delay after an incarnation that ran *ran_for* seconds, as the node asks."""
+    schedule.note_run(ran_for)
+    return schedule.next_delay()
 
 
 def exact(**kwargs: float) -> BackoffSchedule:
@@ -235,7 +241,7 @@ class TestBackoffSchedule:
         schedule = exact()
         attempts = [schedule.attempt]
         for ran_for in (0, 0, 0, 30, 0):
-            schedule.next_delay(ran_for)
+            after_run(schedule, ran_for)
             attempts.append(schedule.attempt)
 
         assert [0, 1, 2, 3, 1, 2] == attempts
@@ -357,7 +363,7 @@ class TestBackoffSchedule:
                 n = 0
             expected.append((min(initial * factor**n, maximum), n + 1))
             n += 1
-            actual.append((schedule.next_delay(ran_for), schedule.attempt))
+            actual.append((after_run(schedule, ran_for), schedule.attempt))
 
         assert expected == actual
 
