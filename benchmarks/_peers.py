@@ -139,8 +139,17 @@ def _imports_triotp(python: pathlib.Path) -> bool:
     return subprocess.run(probe, capture_output=True, check=False).returncode == 0
 
 
+# The versions docs/benchmarks.md quotes (what `pip install triotp` chose in 2026-11).
+TRIOTP_REQUIREMENTS = (
+    "triotp==0.2.1",
+    "tenacity==8.5.0",
+    "logbook==1.10.1",
+    "trio==0.19.0",
+)
+
+
 def ensure_triotp_venv(
-    requirements: Sequence[str] = ("triotp",),
+    requirements: Sequence[str] = TRIOTP_REQUIREMENTS,
 ) -> pathlib.Path | None:
     """Return ``.bench-triotp``'s python, creating the venv and installing triotp.
 

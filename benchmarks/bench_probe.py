@@ -1,13 +1,16 @@
 """
 What a health probe costs the tree: the walk over the live tree that /livez,
-/readyz and /healthz make (`Tree.probe_facts`), next to the full snapshot they
-used to read (`Tree.snapshot`, still what /status and /metrics read).
+/readyz and /healthz make (`Tree.probe_facts`) and the whole /healthz verdict
+built from it, next to the full snapshot probes used to read (`Tree.snapshot`,
+still what /status and /metrics read) and a /status document (a snapshot
+turned into dicts and JSON, what a /status rebuild costs).
 
     .venv/bin/python benchmarks/bench_probe.py          # 1,000 and 10,000 children
-    .venv/bin/python benchmarks/bench_probe.py -n 500 -r 50
+    .venv/bin/python benchmarks/bench_probe.py -n 10 -n 1000 -r 50
 
-Trees of supervisors with 100 workers each, every worker running. Per size:
-the median and p90 of *r* calls of each, interleaved, and their ratio.
+Trees of supervisors with (up to) 100 workers each, every worker running. Per size:
+the median and p90 of *r* calls of each, interleaved, and the walk's ratio to
+the snapshot.
 Nothing is asserted.
 """
 
@@ -23,7 +26,7 @@ from typing import Any
 import structlog
 import trio
 
-from supervisor import Child, Supervisor, open_tree
+from supervisor import Child, HealthApp, Supervisor, open_tree
 
 
 async def _idle() -> None:
@@ -31,12 +34,13 @@ async def _idle() -> None:
 
 
 def _spec(children: int) -> Supervisor:
+    per_group = min(children, 100)
     groups = [
         Supervisor(
             name=f"s{g}",
-            children=[Child(name=f"w{w}", target=_idle) for w in range(100)],
+            children=[Child(name=f"w{w}", target=_idle) for w in range(per_group)],
         )
-        for g in range(max(1, children // 100))
+        for g in range(children // per_group)
     ]
     return Supervisor(name="root", children=groups)
 
@@ -49,17 +53,24 @@ def _time(fn: Callable[[], Any]) -> float:
 
 async def _measure(children: int, repeats: int) -> None:
     async with open_tree(_spec(children), loop_block_threshold=None) as tree:
-        sides: dict[str, list[float]] = {"probe_facts": [], "snapshot": []}
+        app = HealthApp(tree)
+        calls: dict[str, Callable[[], Any]] = {
+            "probe_facts": tree.probe_facts,
+            "healthz verdict": lambda: app._verdict("healthz", tree.probe_facts()),
+            "snapshot": tree.snapshot,
+            "status document": lambda: app._render_status(tree.snapshot(), True),
+        }
+        sides: dict[str, list[float]] = {name: [] for name in calls}
         for _ in range(repeats):
-            sides["probe_facts"].append(_time(tree.probe_facts))
-            sides["snapshot"].append(_time(tree.snapshot))
+            for name, call in calls.items():
+                sides[name].append(_time(call))
         medians = {}
         for name, times in sides.items():
             times.sort()
             medians[name] = statistics.median(times)
             p90 = times[int(len(times) * 0.9) - 1]
             print(
-                f"{children:>6} children  {name:<12} "
+                f"{children:>6} children  {name:<16} "
                 f"p50 {medians[name] * 1000:7.2f} ms  p90 {p90 * 1000:7.2f} ms"
             )
         ratio = medians["snapshot"] / medians["probe_facts"]

@@ -732,3 +732,18 @@ async def test_a_passing_checks_message_is_shown_with_details() -> None:
     entry = json.loads(with_details)["checks"]["rss:status"][0]
     assert ("pass", "rss: not measurable here") == (entry["status"], entry["output"])
     assert "output" not in json.loads(without)["checks"]["rss:status"][0]
+
+
+async def test_status_rendering_counts_against_the_rebuild_rate_limit() -> None:
+    """
+    A /status rebuild is the snapshot plus its rendering (about twice the
+    snapshot): both count, so a poller cannot keep the tree busy describing
+    itself more than a tenth of the time.
+    """
+    spec = Supervisor(name="root", children=[Child(name="w", target=worker)])
+    async with open_tree(spec, loop_block_threshold=None) as tree:
+        app = HealthApp(tree)
+        before = app._current().min_age  # the snapshot alone
+        app._status(authorized=False)
+        after = app._current().min_age
+    assert after > before > 0
