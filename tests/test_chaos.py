@@ -51,7 +51,10 @@ BACKOFF = Backoff(initial=0.01, max=0.2, jitter=Jitter.FULL)
 # own beating plus the faults saturate the one trio thread on a 2-core
 # machine, and /healthz then waits behind them: p50 5-9 ms, max 80-130 ms,
 # against 5 ms and 30-40 ms at four, measured back to back.
-BEAT = 0.25
+BEAT = float(os.environ.get("SUPERVISOR_CHAOS_BEAT", "0.25"))
+# SUPERVISOR_CHAOS_GC_FREEZE=0 runs without it, to measure what it buys (the
+# 100 ms bound is then expected to fail; docs/reliability.md has the figures).
+GC_FREEZE = os.environ.get("SUPERVISOR_CHAOS_GC_FREEZE", "1") != "0"
 
 
 class Chaos:
@@ -280,7 +283,8 @@ async def test_chaos_soak() -> None:
         ) as tree:
             # The configuration docs/heartbeats.md recommends for large trees:
             # without it, collector pauses alone push /healthz past 100 ms.
-            gc.freeze()
+            if GC_FREEZE:
+                gc.freeze()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(inject, tree, chaos, workers, SECONDS)
                 nursery.start_soon(
