@@ -9,7 +9,9 @@ nothing, *keep-alive* ones send one GET /livez, read the answer and keep the
 connection open. The probes then come one at a time, each on a new connection
 as the kubelet's do, with a 5 s timeout (a probe that times out counts as 5 s).
 The server runs in its own process (benchmarks/_http_server.py tree). Bounded:
-at most -n connections and --probes probes. Asserts nothing.
+at most -n connections and --probes probes; then it waits 11 s and counts the
+idle connections the server has shed. The server imports `supervisor` as
+installed; set PYTHONPATH to compare a checkout. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PROBE_TIMEOUT = 5.0
+SHED_AFTER = 11.0  # past the server's read timeout (10 s) and keep-alive timeout (5 s)
 REQUEST = b"GET /livez HTTP/1.1\r\nhost: bench\r\n\r\n"
 
 
@@ -98,6 +101,8 @@ def main() -> None:
         held = idle_clients(host, port, count)
         loaded = [probe(host, port) for _ in range(probes)]
         kept = sum(1 for s in held if _still_open(s))
+        time.sleep(SHED_AFTER)
+        shed = sum(1 for s in held if _still_open(s))
     finally:
         for sock in held:
             sock.close()
@@ -107,6 +112,7 @@ def main() -> None:
     print(report("no idle clients", quiet))
     print(report(f"{len(held)} idle clients", loaded))
     print(f"idle connections still open after the probes: {kept}/{len(held)}")
+    print(f"idle connections still open {SHED_AFTER:g} s later: {shed}/{len(held)}")
 
 
 def _still_open(sock: socket.socket) -> bool:
