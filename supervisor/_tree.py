@@ -113,7 +113,7 @@ async def _serve_http(
     The HTTP child: hypercorn's trio server for *app*, inside the tree's run,
     on a copy of the listener the run bound (a restart keeps the port).
     """
-    listener = tree.http_listener
+    listener = tree._http_listener
     if listener is None:
         raise RuntimeError("the HTTP listener is closed")  # the run is ending
     config = hypercorn.config.Config()
@@ -217,7 +217,7 @@ class Tree:
         self.http_addresses: list[str] = []
         self._http = http
         #: The HTTP server's listening socket while the tree runs.
-        self.http_listener: socket.socket | None = None
+        self._http_listener: socket.socket | None = None
         self._system = self._system_node(http) if http or self._checks else None
 
     # ---- internal hooks used by nodes ----------------------------------------
@@ -250,12 +250,12 @@ class Tree:
         if self._http is None:
             await self._run_system_and_root(task_status)
             return
-        self.http_listener = await _listen(self._http)
+        self._http_listener = await _listen(self._http)
         try:
             await self._run_system_and_root(task_status)
         finally:
-            self.http_listener.close()
-            self.http_listener = None
+            self._http_listener.close()
+            self._http_listener = None
 
     async def _run_system_and_root(
         self, task_status: StartedHandle = trio.TASK_STATUS_IGNORED

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import gc
+import inspect
 import json
 import math
 import socket
@@ -489,6 +490,25 @@ def test_arguments_that_bind_are_accepted() -> None:
             Child(name="c", target=idle, args=(1, 2, 3)),
         ],
     )
+
+
+class Unsigned:
+    """An async callable whose signature cannot be read (like some builtins)."""
+
+    __signature__ = "not a signature"
+
+    async def __call__(self, *args: object) -> None:
+        await trio.sleep_forever()
+
+
+def test_targets_without_a_signature_are_not_checked() -> None:
+    """
+    When inspect.signature cannot read the target, its arguments are not checked.
+    """
+    with pytest.raises(TypeError):
+        inspect.signature(Unsigned())
+
+    Supervisor(name="root", children=[Child(name="u", target=Unsigned(), args=(1, 2))])
 
 
 async def test_dynamic_start_child_checks_the_appended_args(
