@@ -190,7 +190,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         version=f"%(prog)s ({DISTRIBUTION}) {__version__}",
         help="print the installed version and exit",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        help="run or status; supervisor COMMAND --help explains its options",
+    )
     run_p = sub.add_parser(
         "run",
         help="run a supervision tree until it stops or Ctrl-C",
