@@ -211,7 +211,7 @@ def logged_events() -> set[str]:
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
                 and node.func.attr in _LEVELS
-                and ast.unparse(node.func.value).lower().endswith("log")
+                and ast.unparse(node.func.value).lower().endswith(("log", "logger"))
                 and node.args
                 and isinstance(node.args[0], ast.Constant)
                 and isinstance(node.args[0].value, str)
@@ -276,3 +276,26 @@ def test_specs_in_prose_are_keyword_only() -> None:
 
     assert calls  # the scan finds the pages' inline specs
     assert [] == positional
+
+
+def test_relative_links_and_images_exist() -> None:
+    """
+    Every relative link or image of the pages (the README's dashboard
+    screenshot included) names a file of the repository.
+    """
+    targets = [
+        (page, target)
+        for page in PAGES
+        for target in re.findall(r"\]\(([^)#\s]+)", page.read_text())
+        if "://" not in target
+    ]
+    missing = [
+        f"{page.name}: {target}"
+        for page, target in targets
+        if not (page.parent / target).exists()
+    ]
+
+    assert ("README.md", "docs/dashboard.png") in {
+        (page.name, target) for page, target in targets
+    }
+    assert [] == missing
