@@ -29,6 +29,7 @@ from ._spec import (
     Supervisor,
 )
 from ._tree import ChildCounts, Tree, open_tree, run
+from ._version import __version__ as __version__
 
 __all__ = [
     "AutoShutdown",

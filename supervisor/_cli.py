@@ -1,5 +1,5 @@
 """
-The ``supervisor`` command: run a tree from a spec in a module or file.
+Run a supervision tree from a spec in a module or file, or print the state of a running one.
 
 This is an application, so unlike the library it configures structlog.
 """
@@ -25,6 +25,7 @@ from ._http import HttpOptions
 from ._spec import DynamicSupervisor, Supervisor, SupervisorSpec
 from ._status_cli import status
 from ._tree import Tree
+from ._version import DISTRIBUTION, __version__
 
 _log = structlog.get_logger("supervisor.cli")
 
@@ -178,22 +179,48 @@ def _force(reason: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The description is the module docstring's summary line: plain text, no
+    # markup, as --help prints it verbatim.
     parser = argparse.ArgumentParser(
         prog="supervisor", description=__doc__.splitlines()[1]
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s ({DISTRIBUTION}) {__version__}",
+        help="print the installed version and exit",
+    )
+    sub = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        help="run or status; supervisor COMMAND --help explains its options",
+    )
     run_p = sub.add_parser(
-        "run", help="run a supervision tree until it stops or Ctrl-C"
+        "run",
+        help="run a supervision tree until it stops or Ctrl-C",
+        description="Run a supervision tree until its root ends, gives up (exit 1) "
+        "or is stopped: the first SIGINT/SIGTERM stops it in reverse start order, "
+        "a second one forces the exit (130).",
     )
     run_p.add_argument(
         "spec",
         help="MODULE:NAME or FILE.py:NAME of a Supervisor spec (or a function returning one)",
     )
     run_p.add_argument(
-        "--log-format", choices=["auto", "console", "json"], default="auto"
+        "--log-format",
+        choices=["auto", "console", "json"],
+        default="auto",
+        help="how events are printed on stderr: console lines for people, JSON "
+        "lines for log collectors; auto (default) picks console on a terminal, "
+        "JSON otherwise",
     )
     run_p.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="the least severe events printed (default info; debug adds every "
+        "stop request and supervisor start)",
     )
     run_p.add_argument(
         "--http",
@@ -222,14 +249,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         "in large trees (docs/heartbeats.md)",
     )
     status_p = sub.add_parser(
-        "status", help="print a running tree; exit 0 if healthy, 1 if not"
+        "status",
+        help="print a running tree; exit 0 if healthy, 1 if not",
+        description="Print the tree served at URL (its /status document) and exit "
+        "0 if it is healthy, 1 if it is not or cannot be reached: usable as an "
+        "exec probe.",
     )
-    status_p.add_argument("url", nargs="?", default="http://127.0.0.1:8080")
+    status_p.add_argument(
+        "url",
+        nargs="?",
+        default="http://127.0.0.1:8080",
+        metavar="URL",
+        help="base URL of the tree's HTTP server, as given to run --http "
+        "(default http://127.0.0.1:8080)",
+    )
     status_p.add_argument(
         "--json", action="store_true", help="print the raw /status JSON"
     )
-    status_p.add_argument("--token-env", default="SUPERVISOR_TOKEN", metavar="VAR")
-    status_p.add_argument("--timeout", type=float, default=5.0)
+    status_p.add_argument(
+        "--token-env",
+        default="SUPERVISOR_TOKEN",
+        metavar="VAR",
+        help="environment variable holding the bearer token, sent when set so "
+        "that a tree withholding details shows them (default SUPERVISOR_TOKEN)",
+    )
+    status_p.add_argument(
+        "--timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="give up (exit 1) if the server has not answered within this time "
+        "(default 5)",
+    )
     args = parser.parse_args(argv)
     if args.command == "status":
         return status(
