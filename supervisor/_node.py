@@ -243,8 +243,18 @@ class Node:
         self.submit(self._close_job)
 
     async def _close_job(self) -> None:
-        for slot in sorted(self.slots.values(), key=lambda s: s.index, reverse=True):
-            await self.stop_slot(slot)
+        order = sorted(self.slots.values(), key=lambda s: s.index, reverse=True)
+        if self.dynamic:
+            # Independent children are stopped together, as OTP's
+            # simple_one_for_one and Elixir's DynamicSupervisor do: a pool of
+            # draining children fits one shutdown bound, not one per child.
+            stops = [self._begin_stop(slot) for slot in order]
+            for done in stops:
+                if done is not None:
+                    await done.wait()
+        else:
+            for slot in order:
+                await self.stop_slot(slot)
         self._jobs_send.close()
         if self.is_root:
             self._watchdog.stop()  # every stop in the tree is over: no bound left
@@ -705,6 +715,8 @@ class Node:
         for victim in victims:
             if victim.active:
                 victim.stopping = True  # its exit from here on is part of the sweep
+                if victim in restart:
+                    victim.sweep_restarts += 1
             if victim not in restart and victim in self._pending:
                 self._pending.remove(victim)  # TEMPORARY: swept away for good
                 if not victim.active:
@@ -732,13 +744,18 @@ class Node:
         child opted in, then cancellation; past its shutdown bound it is reported
         ``unstopped`` and still waited for (trio cannot abandon a task).
         """
+        done = self._begin_stop(slot)
+        if done is not None:
+            await done.wait()
+
+    def _begin_stop(self, slot: Slot) -> trio.Event | None:
+        """Deliver the stop to *slot*; an event set once it ended (None: nothing runs)."""
         scope = slot.scope
         if scope is None:
             slot.stopping = False
-            return
+            return None
         if slot.done is not None:  # already being stopped (overlapping sweeps)
-            await slot.done.wait()
-            return
+            return slot.done
         slot.stopping = True
         done = slot.done = trio.Event()
         if slot.state is not State.UNSTOPPED:  # past its bound already (watchdog)
@@ -752,7 +769,7 @@ class Node:
             self._bound_stop(slot, scope, self._grace_over)
         else:
             self._cancel_for_stop(slot, scope)
-        await done.wait()
+        return done
 
     def _bound_stop(
         self,
@@ -901,6 +918,7 @@ class Node:
             if slot in self._pending:
                 self._pending.remove(slot)
             await self.stop_slot(slot)
+            slot.manual_restarts += 1
             slot.pending_delay = 0.0
             self._enqueue([slot])
         finally:

@@ -93,7 +93,10 @@ class ChildCounts:
     """What `Tree.count_children` returns (OTP's ``count_children``)."""
 
     specs: int  # children known to the supervisor, running or not
-    active: int  # children with a live incarnation (running, starting or in backoff)
+    # Children that run (counted as started, not yet ended; as OTP, also while
+    # being stopped). Not those in backoff or still starting, which still
+    # count against a dynamic supervisor's max_children.
+    active: int
     supervisors: int  # children that are supervisors
     workers: int  # children that are workers
 
@@ -378,7 +381,7 @@ class Tree:
         supervisors = sum(1 for s in slots if not isinstance(s.spec, Child))
         return ChildCounts(
             specs=len(slots),
-            active=sum(1 for s in slots if s.active),
+            active=sum(1 for s in slots if s.running),
             supervisors=supervisors,
             workers=len(slots) - supervisors,
         )
