@@ -35,7 +35,9 @@ one watchdog heap (`_watchdog`).
 Stops: the node's children live under a shielded cancel scope, so a
 cancellation from outside (an enclosing scope, Ctrl-C) cannot hit them all at
 once. The node's own task notices it, turns it into an ordered stop (reverse
-start order, each child within its bound) and then re-raises it.
+start order, each child within its bound) and then re-raises it. A dynamic
+supervisor stops its independent children all at once instead. A child the
+watchdog cancels (start or heartbeat timeout) gets the same bound as a stop.
 """
 
 from __future__ import annotations
