@@ -47,7 +47,7 @@ from ._metrics import TreeCollector, registry_for
 from ._snapshot import TreeSnapshot
 
 if TYPE_CHECKING:
-    from ._tree import Tree
+    from ._tree import ChildWalk, Tree
 
 _log = structlog.get_logger("supervisor.http")
 
@@ -107,7 +107,7 @@ class _Walk:
     version: int
     at: float  # time.perf_counter()
     min_age: float  # ten times what it cost
-    laggards: list[str]
+    children: ChildWalk
 
 
 class _BadRequest(Exception):
@@ -302,10 +302,10 @@ class HealthApp:
         if walk is None or (
             walk.version != tree.version and began - walk.at >= walk.min_age
         ):
-            laggards = tree.not_ready_children()
+            children = tree.walk_children()
             cost = time.perf_counter() - began
-            walk = self._walk = _Walk(tree.version, began, 10 * cost, laggards)
-        return tree.probe_facts(walk.laggards)
+            walk = self._walk = _Walk(tree.version, began, 10 * cost, children)
+        return tree.probe_facts(walk.children)
 
     def _verdict(self, endpoint: str, facts: _health.TreeFacts) -> list[_health.Item]:
         checks = self._checks()

@@ -115,7 +115,10 @@ class NodeSnapshot:
     restart: str  # the node's restart type, e.g. "permanent"
     significant: bool
     starts: int  # times it counted as started
-    restarts: int  # restarts scheduled after it ended (manual restarts excluded)
+    # Restarts scheduled after its own exit (a crash, a timeout, a return of a
+    # PERMANENT child): the ones counted against intensity, by exit reason in
+    # restarts_by_reason. Not those below, nor the first start.
+    restarts: int
     last_exit: ExitInfo | None
     started_at: float | None  # trio clock, current incarnation
     uptime: float | None  # seconds in the current incarnation while running
@@ -124,6 +127,10 @@ class NodeSnapshot:
     heartbeat_age: float | None = None  # seconds since the last beat, while running
     missed_heartbeats: int = 0  # incarnations cancelled for a missed beat
     restarts_by_reason: tuple[tuple[str, int], ...] = ()  # (exit reason, restarts)
+    # Stopped and started again because a sibling's exit swept it (ONE_FOR_ALL,
+    # REST_FOR_ONE); not counted against intensity (the sibling's exit was).
+    sweep_restarts: int = 0
+    manual_restarts: int = 0  # started again by restart_child (or /control)
     intensity_exceeded: int = 0  # supervisors: times it gave up (TooManyRestarts)
     strategy: str | None = None  # supervisors only
     children: tuple[NodeSnapshot, ...] = ()
@@ -152,6 +159,8 @@ class NodeSnapshot:
             "heartbeat_age": self.heartbeat_age,
             "missed_heartbeats": self.missed_heartbeats,
             "restarts_by_reason": dict(self.restarts_by_reason),
+            "sweep_restarts": self.sweep_restarts,
+            "manual_restarts": self.manual_restarts,
             "intensity_exceeded": self.intensity_exceeded,
             "strategy": self.strategy,
             "children": [c.as_dict() for c in self.children],

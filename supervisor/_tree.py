@@ -93,7 +93,10 @@ class ChildCounts:
     """What `Tree.count_children` returns (OTP's ``count_children``)."""
 
     specs: int  # children known to the supervisor, running or not
-    active: int  # children with a live incarnation (running, starting or in backoff)
+    # Children that run (counted as started, not yet ended; as OTP, also while
+    # being stopped). Not those in backoff or still starting, which still
+    # count against a dynamic supervisor's max_children.
+    active: int
     supervisors: int  # children that are supervisors
     workers: int  # children that are workers
 
@@ -331,27 +334,34 @@ class Tree:
             crashes=tuple(sorted(self._crashes.items())),
         )
 
-    def probe_facts(self, laggards: Sequence[str] | None = None) -> TreeFacts:
+    def probe_facts(self, walk: ChildWalk | None = None) -> TreeFacts:
         """
         What the health probes need, read from the live tree: one walk over
-        the children (`not_ready_children`) and no snapshot, so that a probe
-        costs little however large and busy the tree is. Pass *laggards* from
+        the children (`walk_children`) and no snapshot, so that a probe
+        costs little however large and busy the tree is. Pass *walk* from
         an earlier walk to reuse it; everything else is read now.
         """
         root = self._root_slot
+        if walk is None:
+            walk = self.walk_children()
         return TreeFacts(
             time=self.now(),
             root_path=root.path,
             root_state=root.state,
             event_loop=self.event_loop_health(),
-            laggards=self.not_ready_children() if laggards is None else laggards,
+            laggards=walk.laggards,
+            unstopped=walk.unstopped,
         )
+
+    def walk_children(self) -> ChildWalk:
+        """The children the verdicts name, from one walk of the live tree."""
+        walk = ChildWalk()
+        _walk(self._root, walk, required=True)
+        return walk
 
     def not_ready_children(self) -> list[str]:
         """Paths of the required children that are not running, as in a snapshot."""
-        laggards: list[str] = []
-        _collect_laggards(self._root, laggards)
-        return laggards
+        return self.walk_children().laggards
 
     def event_loop_health(self) -> EventLoopHealth:
         """Is the trio loop blocked right now, and how often and long was it."""
@@ -371,7 +381,7 @@ class Tree:
         supervisors = sum(1 for s in slots if not isinstance(s.spec, Child))
         return ChildCounts(
             specs=len(slots),
-            active=sum(1 for s in slots if s.active),
+            active=sum(1 for s in slots if s.running),
             supervisors=supervisors,
             workers=len(slots) - supervisors,
         )
@@ -589,12 +599,23 @@ async def open_tree(
         raise failure[0]
 
 
-def _collect_laggards(node: Node, into: list[str]) -> None:
-    """The required children under *node* that are not running, as in a snapshot."""
+@attrs.define
+class ChildWalk:
+    """What one walk over the live tree found for the verdicts, as in a snapshot."""
+
+    # Required children that are not running (see `_health.not_ready`).
+    laggards: list[str] = attrs.Factory(list)
+    # Children of any restart type in state ``unstopped``.
+    unstopped: list[str] = attrs.Factory(list)
+
+
+def _walk(node: Node, walk: ChildWalk, *, required: bool) -> None:
     for slot in node.slots.values():
-        if slot.spec.restart is Restart.TEMPORARY:
-            continue  # one-shot jobs (and their subtrees) are never required
-        if not_ready(slot.state, slot.last_exit):
-            into.append(slot.path)
+        # One-shot jobs (and their subtrees) are never required.
+        needed = required and slot.spec.restart is not Restart.TEMPORARY
+        if needed and not_ready(slot.state, slot.last_exit):
+            walk.laggards.append(slot.path)
+        if slot.state is State.UNSTOPPED:
+            walk.unstopped.append(slot.path)
         if slot.node is not None:
-            _collect_laggards(slot.node, into)
+            _walk(slot.node, walk, required=needed)

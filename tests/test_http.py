@@ -130,6 +130,7 @@ class TestProbes:
         assert [
             "[+]root ok",
             "[+]event-loop excluded: ok",
+            "[+]unstopped ok",
             "livez check passed",
         ] == response.text.splitlines()
         response = await client.get(
@@ -189,6 +190,7 @@ class TestProbes:
         assert {
             "root:status",
             "event-loop:blocked",
+            "unstopped:children",
             "started:status",
             "children:not-running",
             "cache:status",
