@@ -266,7 +266,10 @@ class _ConsoleLine:
         event.pop("exc_message", None)
         if event.get("reason") == "crash":
             del event["reason"]
-        message = safe_str(exc, _CONSOLE_MESSAGE)
+        # One line, whatever the message holds (no forged lines after it).
+        message = (
+            safe_str(exc, _CONSOLE_MESSAGE).replace("\r", "\\r").replace("\n", "\\n")
+        )
         where_raised = f" ({os.path.basename(filename)}:{line})" if filename else ""
         return f"{type_name}: {message}{where_raised}" if message else type_name
 

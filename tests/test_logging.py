@@ -47,6 +47,14 @@ async def forever() -> None:
     await trio.sleep_forever()
 
 
+def raising(exc: Exception) -> Any:
+    async def child() -> None:
+        await trio.sleep(1)
+        raise exc
+
+    return child
+
+
 def api_tree(*, initial: float = 0.5234) -> Supervisor:
     return Supervisor(
         name="demo",
@@ -205,6 +213,36 @@ class TestConsole:
         assert "KeyError: 'a'" in text
         assert "repeat=3" in text
         assert "ValueError: b" in text
+
+    async def test_a_crash_summary_stays_on_one_line(self, autojump_clock: Any) -> None:
+        """
+        A multi-line (or huge) message keeps a crash's summary on one line:
+        newlines are escaped and the text is cut (the traceback, printed once,
+        has it all; JSON lines escape everything).
+        """
+        message = "first\n2026-01-01 00:00:00 [info     ] forged_line\r\n" + "z" * 5000
+        out = io.StringIO()
+        supervisor.logging.configure(format="console", stream=out)
+        spec = Supervisor(
+            name="r",
+            backoff=Backoff(initial=1, jitter=Jitter.NONE),
+            children=[Child(name="c", target=raising(ValueError(message)))],
+        )
+        async with open_tree(spec):
+            await trio.sleep(3.5)  # crashes at 1 and 3
+        lines = out.getvalue().splitlines()
+        summaries = [line for line in lines if "child_crashed" in line]
+
+        assert 2 == len(summaries)
+        assert all(
+            "ValueError: first\\n2026-01-01 00:00:00 [info     ] forged_line\\r\\nzzz"
+            in line
+            for line in summaries
+        )
+        assert all(len(line) < 700 for line in summaries)
+        assert 1 == lines.count(
+            "2026-01-01 00:00:00 [info     ] forged_line"
+        )  # traceback
 
     @pytest.mark.parametrize("level", ["info", "debug"])
     async def test_internal_nodes_log_at_debug(
