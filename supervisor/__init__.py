@@ -1,5 +1,6 @@
 """Erlang-style supervision trees for trio: restarts, backoff, ordered stops, live control."""
 
+from . import logging as logging  # supervisor.logging.configure()
 from ._checks import Check, Feeds
 from ._context import stop_requested
 from ._errors import (

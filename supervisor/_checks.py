@@ -23,6 +23,7 @@ import attrs
 import trio
 
 from ._errors import SpecError
+from ._safe import safe_repr, safe_str
 from ._spec import _check_name, _integer, _positive, is_async_callable
 
 
@@ -50,7 +51,9 @@ CheckFn = Callable[[], Awaitable[Observation | None]]
 def _check_fn(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not is_async_callable(value):
         raise SpecError(
-            instance.name, attribute.name, f"must be an async callable, got {value!r}"
+            instance.name,
+            attribute.name,
+            f"must be an async callable, got {safe_repr(value)}",
         )
 
 
@@ -127,7 +130,7 @@ class CheckState:
             self.consecutive_successes = 0
             self.note = None
             self.warn = False
-            self.last_error = f"{type(error).__name__}: {error}"
+            self.last_error = f"{type(error).__name__}: {safe_str(error)}"
             if isinstance(error, CheckFailed) and error.value is not None:
                 self.observed_value, self.observed_unit = (
                     _finite(error.value),

@@ -10,7 +10,6 @@ import argparse
 import gc
 import importlib
 import importlib.util
-import logging
 import os
 import signal
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 import structlog
 import trio
 
+from . import logging as supervisor_logging
 from ._errors import TooManyRestarts
 from ._http import HttpOptions
 from ._spec import DynamicSupervisor, Supervisor, SupervisorSpec
@@ -76,33 +76,6 @@ def load_spec(ref: str) -> SupervisorSpec:
             f"{ref!r}: is a {type(obj).__name__}, not a Supervisor spec"
         )
     return obj
-
-
-def configure_logging(fmt: str, level: str) -> None:
-    """Console lines on a terminal, JSON lines otherwise (structlog's isatty recipe)."""
-    renderer: structlog.typing.Processor
-    if fmt == "json" or (fmt == "auto" and not sys.stderr.isatty()):
-        renderer = structlog.processors.JSONRenderer()
-        exc: list[structlog.typing.Processor] = [structlog.processors.dict_tracebacks]
-    else:
-        renderer = structlog.dev.ConsoleRenderer()
-        exc = []
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            *exc,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        # Loggers are bound once per child, never per event: caching buys
-        # nothing, and would pin module-level loggers to this configuration.
-        cache_logger_on_first_use=False,
-    )
 
 
 async def serve(
@@ -223,6 +196,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "stop request and supervisor start)",
     )
     run_p.add_argument(
+        "--log-locals",
+        action="store_true",
+        help="show each frame's local variables in logged tracebacks; they may "
+        "hold secrets: local debugging only, never in production",
+    )
+    run_p.add_argument(
         "--http",
         metavar="HOST:PORT",
         help="serve health, status, metrics and the dashboard (0.0.0.0:8080 in Kubernetes)",
@@ -286,7 +265,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status(
             args.url, as_json=args.json, token_env=args.token_env, timeout=args.timeout
         )
-    configure_logging(args.log_format, args.log_level)
+    supervisor_logging.configure(
+        format=args.log_format, level=args.log_level, show_locals=args.log_locals
+    )
     try:
         spec = load_spec(args.spec)
     except SpecLoadError as exc:

@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl
 
 import attrs
 import structlog
+import trio
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -44,6 +45,7 @@ from ._errors import (
     TreeNotRunning,
 )
 from ._metrics import TreeCollector, registry_for
+from ._safe import safe_str
 from ._snapshot import TreeSnapshot
 
 if TYPE_CHECKING:
@@ -60,6 +62,8 @@ _SNAPSHOT_TTL = 1.0  # seconds a snapshot is reused while the tree's version hol
 _HEALTH_JSON = "application/health+json"
 _NO_STORE = [(b"cache-control", b"no-store")]
 _FALSE = {"0", "false", "no"}  # ?verbose=0 means not verbose
+# One http_unauthorized line per this many seconds, at most (journald-style).
+_UNAUTHORIZED_LOG_INTERVAL = 10.0
 
 
 class ShowDetails(enum.Enum):
@@ -110,6 +114,23 @@ class _Walk:
     children: ChildWalk
 
 
+@attrs.define
+class _RateLimit:
+    """At most one line per *interval* seconds; the lines dropped are counted."""
+
+    interval: float
+    _last: float | None = None
+    _suppressed: int = 0
+
+    def admit(self, now: float) -> int | None:
+        """None: drop this line. Otherwise log it, with this many dropped since the last."""
+        if self._last is not None and now - self._last < self.interval:
+            self._suppressed += 1
+            return None
+        suppressed, self._last, self._suppressed = self._suppressed, now, 0
+        return suppressed
+
+
 class _BadRequest(Exception):
     def __init__(
         self, status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()
@@ -148,6 +169,8 @@ class HealthApp:
         self._cache: _Cache | None = None
         self._walk: _Walk | None = None
         self._registry = registry_for(TreeCollector(self.snapshot, self._checks))
+        # Anonymous clients must not decide how much the tree logs.
+        self._unauthorized_log = _RateLimit(_UNAUTHORIZED_LOG_INTERVAL)
 
     # ---- cached state ----------------------------------------------------------
 
@@ -406,7 +429,14 @@ class HealthApp:
         if self._token is None:
             raise _BadRequest(404, "control calls are off (no token configured)")
         if not authorized:
-            _log.warning("http_unauthorized", path=path, client=_client(scope))
+            suppressed = self._unauthorized_log.admit(trio.current_time())
+            if suppressed is not None:
+                _log.warning(
+                    "http_unauthorized",
+                    path=path,
+                    client=_client(scope),
+                    suppressed=suppressed,
+                )
             raise _BadRequest(
                 401,
                 "a valid bearer token is required",
@@ -591,7 +621,7 @@ def _iso(wall: float) -> str:
 
 def _dumps(data: Any) -> bytes:
     return json.dumps(
-        data, separators=(",", ":"), allow_nan=False, default=str
+        data, separators=(",", ":"), allow_nan=False, default=safe_str
     ).encode()
 
 

@@ -62,6 +62,7 @@ from ._errors import (
 from ._heartbeat import CURRENT_CELL, BeatCell
 from ._intensity import RestartWindow
 from ._plan import PlanEntry, plan_restart, should_restart
+from ._safe import safe_repr
 from ._slot import (
     LOG,
     Slot,
@@ -888,7 +889,7 @@ class Node:
             raise SpecError(
                 self.path,
                 "spec",
-                f"must be a Child, Supervisor or DynamicSupervisor, got {spec!r}",
+                f"must be a Child, Supervisor or DynamicSupervisor, got {safe_repr(spec)}",
             )
         if spec.significant and owner.auto_shutdown is AutoShutdown.NEVER:
             raise SpecError(

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import attrs
 
 from ._loopwatch import UNWATCHED, EventLoopHealth
+from ._safe import safe_str
 
 
 class State(enum.StrEnum):
@@ -67,6 +68,7 @@ class ExitInfo(NamedTuple):
     reason: Reason
     time: float  # trio clock
     exc_type: str | None = None  # qualified name, e.g. "builtins.ValueError"
+    # str(exc), at most MAX_TEXT characters; "<unprintable E object>" if str() raised
     exc_message: str | None = None
     traceback: tuple[str, ...] = ()  # innermost frames last, "file:line in func"
 
@@ -84,7 +86,7 @@ class ExitInfo(NamedTuple):
             reason,
             time,
             f"{kind.__module__}.{kind.__qualname__}",
-            str(exc),
+            safe_str(exc),
             _summary(exc),
         )
 

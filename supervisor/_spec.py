@@ -19,6 +19,7 @@ from typing import Any, TypeAlias, cast
 import attrs
 
 from ._errors import SpecError
+from ._safe import safe_repr
 
 
 class Strategy(enum.Enum):
@@ -74,7 +75,9 @@ def _number(
             return
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SpecError(
-                _path(instance), attribute.name, f"must be a number, got {value!r}"
+                _path(instance),
+                attribute.name,
+                f"must be a number, got {safe_repr(value)}",
             )
         ok = value >= minimum if inclusive else value > minimum
         if not ok or math.isnan(value):
@@ -82,7 +85,7 @@ def _number(
             raise SpecError(
                 _path(instance),
                 attribute.name,
-                f"must be {op} {minimum:g}, got {value!r}",
+                f"must be {op} {minimum:g}, got {safe_repr(value)}",
             )
 
     return check
@@ -97,7 +100,9 @@ def _positive(
 def _check_name(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, str) or not value:
         raise SpecError(
-            repr(value), attribute.name, f"must be a non-empty string, got {value!r}"
+            safe_repr(value),
+            attribute.name,
+            f"must be a non-empty string, got {safe_repr(value)}",
         )
     if "/" in value:
         raise SpecError(
@@ -114,7 +119,7 @@ def _check_enum(
             raise SpecError(
                 _path(instance),
                 attribute.name,
-                f"must be one of {choices}, got {value!r}",
+                f"must be one of {choices}, got {safe_repr(value)}",
             )
 
     return check
@@ -130,7 +135,9 @@ def _integer(
             return
         if isinstance(value, bool) or not isinstance(value, int):
             raise SpecError(
-                _path(instance), attribute.name, f"must be an int, got {value!r}"
+                _path(instance),
+                attribute.name,
+                f"must be an int, got {safe_repr(value)}",
             )
         in_range(instance, attribute, value)
 
@@ -140,14 +147,18 @@ def _integer(
 def _check_backoff(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, Backoff):
         raise SpecError(
-            _path(instance), attribute.name, f"must be a Backoff, got {value!r}"
+            _path(instance),
+            attribute.name,
+            f"must be a Backoff, got {safe_repr(value)}",
         )
 
 
 def _check_bool(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, bool):
         raise SpecError(
-            _path(instance), attribute.name, f"must be True or False, got {value!r}"
+            _path(instance),
+            attribute.name,
+            f"must be True or False, got {safe_repr(value)}",
         )
 
 
@@ -222,7 +233,7 @@ class Backoff:
             raise SpecError(
                 "backoff",
                 "jitter",
-                f"must be a Jitter or a callable float -> float, got {self.jitter!r}",
+                f"must be a Jitter or a callable float -> float, got {safe_repr(self.jitter)}",
             )
 
 
@@ -231,7 +242,7 @@ def _check_target(instance: Any, attribute: attrs.Attribute[Any], value: Any) ->
         raise SpecError(
             _path(instance),
             attribute.name,
-            f"must be an async callable (an 'async def' function), got {value!r}",
+            f"must be an async callable (an 'async def' function), got {safe_repr(value)}",
         )
 
 
@@ -334,7 +345,7 @@ class Supervisor:
                 raise SpecError(
                     self.name,
                     "children",
-                    f"must hold Child, Supervisor or DynamicSupervisor specs, got {child!r}",
+                    f"must hold Child, Supervisor or DynamicSupervisor specs, got {safe_repr(child)}",
                 )
             if child.name in seen:
                 raise SpecError(
@@ -385,7 +396,7 @@ class DynamicSupervisor:
             raise SpecError(
                 self.name,
                 "template",
-                f"must be a Child or Supervisor spec, got {self.template!r}",
+                f"must be a Child or Supervisor spec, got {safe_repr(self.template)}",
             )
         if self.template.significant:
             raise SpecError(

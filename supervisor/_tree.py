@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 import hypercorn.config
 import hypercorn.trio
+import structlog
 import trio
 
 from ._checks import Check, CheckState, run_check
@@ -29,6 +30,7 @@ from ._heartbeat import beat_clock
 from ._http import HealthApp, HttpOptions, ShowDetails
 from ._loopwatch import UNWATCHED, EventLoopHealth, LoopWatch
 from ._node import Node
+from ._safe import safe_repr
 from ._slot import Slot, StartedHandle, make_slot
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State, TreeSnapshot
 from ._spec import (
@@ -42,6 +44,8 @@ from ._spec import (
 )
 from ._watchdog import Watchdog
 
+_log = structlog.get_logger("supervisor.http")
+
 
 def _http_options(http: str | HttpOptions | None) -> HttpOptions | None:
     if http is None or isinstance(http, HttpOptions):
@@ -53,7 +57,9 @@ def _unique_checks(checks: Sequence[Check]) -> list[Check]:
     seen: set[str] = set()
     for check in checks:
         if not isinstance(check, Check):
-            raise SpecError("checks", "checks", f"must hold Check specs, got {check!r}")
+            raise SpecError(
+                "checks", "checks", f"must hold Check specs, got {safe_repr(check)}"
+            )
         if check.name in seen:
             raise SpecError(
                 check.name, "name", "is used by two checks; names must be unique"
@@ -78,6 +84,8 @@ async def _serve_http(
     class _Bound:
         def started(self, binds: list[str] | None = None) -> None:
             tree.http_addresses = [b.removeprefix("http://") for b in binds or []]
+            for url in binds or []:
+                _log.info("http_serving", url=url)  # one line, at info, not _system's
             task_status.started()
 
     await hypercorn.trio.serve(app, config, task_status=_Bound())  # type: ignore[arg-type]
@@ -125,7 +133,7 @@ class Tree:
             )
         if not isinstance(spec, Supervisor | DynamicSupervisor):
             raise SpecError(
-                repr(spec),
+                safe_repr(spec),
                 "spec",
                 "must be a Supervisor or DynamicSupervisor at the root",
             )
@@ -135,7 +143,7 @@ class Tree:
             raise SpecError(
                 spec.name,
                 "loop_block_threshold",
-                f"must be > 0 seconds or None, got {loop_block_threshold!r}",
+                f"must be > 0 seconds or None, got {safe_repr(loop_block_threshold)}",
             )
         self._spec = spec
         self._loopwatch = (
