@@ -3,6 +3,7 @@
 from ._checks import Check, Feeds
 from ._context import stop_requested
 from ._errors import (
+    BadCheckResult,
     ChildExists,
     ChildLookupError,
     ChildRunning,
@@ -33,6 +34,7 @@ from ._tree import ChildCounts, Tree, open_tree, run
 __all__ = [
     "AutoShutdown",
     "Backoff",
+    "BadCheckResult",
     "Check",
     "Child",
     "ChildCounts",

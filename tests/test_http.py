@@ -166,7 +166,10 @@ class TestProbes:
                 authorised = await client.get("/readyz?verbose", headers=AUTH)
 
         assert 503 == ready.status_code
-        assert "[-]children failed: reason withheld" in ready.text.splitlines()
+        assert (
+            "[-]children failed: reason withheld (send the bearer token)"
+            in ready.text.splitlines()
+        )
         assert "readyz check failed" == ready.text.splitlines()[-1]
         assert 200 == alive.status_code
         assert "[-]children failed: not running: app/db" in authorised.text.splitlines()
@@ -225,7 +228,7 @@ class TestProbes:
                 alive = await client.get("/livez")
 
         assert 200 == before.status_code
-        assert (503, "[-]started failed: reason withheld") == (
+        assert (503, "[-]started failed: reason withheld (no token is configured)") == (
             during.status_code,
             during.text.splitlines()[0],
         )
@@ -532,7 +535,8 @@ class TestReviewRegressions:
 
     async def test_non_finite_observations_do_not_break_json(self) -> None:
         """
-        A check that reports NaN or infinity still gives valid JSON answers.
+        A check that reports NaN or infinity still gives valid JSON answers; the
+        check fails (issue 9: a bad result is a failed check, not a pass).
         """
         from supervisor.checks import Observation  # noqa: PLC0415 - local to this case
 
@@ -548,7 +552,8 @@ class TestReviewRegressions:
                 status = await client.get("/status")
                 health = await client.get("/readyz?format=json")
 
-        assert (200, 200) == (status.status_code, health.status_code)
+        assert (200, 503) == (status.status_code, health.status_code)
+        assert "fail" == health.json()["checks"]["weird:status"][0]["status"]
         assert None is status.json()["checks"][0]["observed_value"]
 
     async def test_status_follows_a_check_flip_at_once(self) -> None:
