@@ -106,8 +106,8 @@ class Node:
         # stop in the tree is bounded.
         self.owns_watchdog = owns_watchdog
         # False for the tree's own `_system` node (HTTP server, check runners):
-        # it restarts its children with backoff forever and never gives up,
-        # since giving up would stop the user's tree (see Tree._system_node).
+        # it restarts its children with backoff forever, since giving up would
+        # stop the user's tree; only a child's failed first start fails it.
         self.escalates = escalates
         self.path = path
         self.tree = tree
@@ -564,7 +564,14 @@ class Node:
         if not should_restart(slot.spec.restart, abnormal=exit_info.abnormal):
             self._ended(slot, exit_info)
             return
-        if not self.window.admit(now) and self.escalates:
+        if (
+            not self.window.admit(now)
+            if self.escalates
+            # The system node gives up only on a part that never came up (the
+            # HTTP server cannot bind, say): the run fails before the user's
+            # root starts. Once up, a part is retried with backoff forever.
+            else slot.starts == 0
+        ):
             slot.state = State.FAILED
             self.tree.bump()
             self._escalate(exit_info)

@@ -278,11 +278,14 @@ class Tree:
             for state in self._checks
         )
         # Nothing in the tree's own machinery may stop the user's tree: a part
-        # that cannot run is reported (child_crashed, /status "system") and
+        # that fails once up is reported (child_crashed, /status "system") and
         # retried with backoff forever, as systemd's Restart=always with
-        # RestartSec; its node never escalates (intensity is not applied).
+        # RestartSec; intensity is not applied. A part that fails its first
+        # start (no started() yet: only the HTTP server can) fails the run
+        # before the user's root starts: "more than 0 restarts" before it was up.
         spec = Supervisor(
             name="_system",
+            intensity=0,
             backoff=Backoff(initial=0.2, max=5),
             children=children,
         )

@@ -443,3 +443,39 @@ async def test_the_system_node_stops_last_also_when_cancelled_from_outside(
         ("child_stopped", "app/w"),
         ("child_stopped", "_system/check:db"),
     ] == order
+
+
+async def test_a_system_part_that_never_comes_up_fails_the_run_before_the_root(
+    autojump_clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    The one case where the machinery fails the run: a part failing its very first
+    start (the HTTP server cannot bind). It is not retried, and the user's root
+    never starts; the run's error carries the cause.
+    """
+    started: list[str] = []
+    attempts: list[str] = []
+
+    async def worker() -> None:
+        started.append("w")
+        await trio.sleep_forever()
+
+    async def cannot_bind(
+        *args: Any, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        attempts.append("bind")
+        raise OSError(98, "Address already in use")
+
+    monkeypatch.setattr(supervisor._tree, "_serve_http", cannot_bind)
+    spec = Supervisor(name="app", children=[Child(name="w", target=worker)])
+    with pytest.raises(BaseException) as failed:  # noqa: PT011 - unwrapped below
+        async with open_tree(spec, http="127.0.0.1:1", loop_block_threshold=None):
+            pass
+    error: BaseException = failed.value
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+
+    assert ([], ["bind"]) == (started, attempts)
+    assert isinstance(error, supervisor.TooManyRestarts)
+    assert error.last is not None
+    assert "Address already in use" in (error.last.exc_message or "")
