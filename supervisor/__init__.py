@@ -4,6 +4,7 @@ from . import logging as logging  # supervisor.logging.configure()
 from ._checks import Check, Feeds
 from ._context import stop_requested
 from ._errors import (
+    BadCheckResult,
     ChildExists,
     ChildLookupError,
     ChildRunning,
@@ -35,6 +36,7 @@ from ._version import __version__ as __version__
 __all__ = [
     "AutoShutdown",
     "Backoff",
+    "BadCheckResult",
     "Check",
     "Child",
     "ChildCounts",

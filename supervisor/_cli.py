@@ -21,7 +21,7 @@ import trio
 
 from . import logging as supervisor_logging
 from ._errors import TooManyRestarts
-from ._http import HttpOptions
+from ._http import HttpOptions, ShowDetails
 from ._spec import DynamicSupervisor, Supervisor, SupervisorSpec
 from ._status_cli import status
 from ._tree import Tree
@@ -214,6 +214,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "and details (default SUPERVISOR_TOKEN; unset: control calls off)",
     )
     run_p.add_argument(
+        "--show-details",
+        choices=["never", "when-authorized", "always"],
+        default="when-authorized",
+        help="who sees failure reasons and exception text over HTTP: never, "
+        "callers sending the token (default), or always (a trusted network only)",
+    )
+    run_p.add_argument(
         "--stop-timeout",
         type=float,
         default=DEFAULT_STOP_TIMEOUT,
@@ -275,7 +282,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     http = None
     if args.http:
-        http = HttpOptions(bind=args.http, token=os.environ.get(args.token_env) or None)
+        http = HttpOptions(
+            bind=args.http,
+            token=os.environ.get(args.token_env) or None,
+            show_details=ShowDetails(args.show_details.replace("-", "_")),
+        )
     try:
         trio.run(serve, spec, http, args.stop_timeout, args.gc_freeze)
     except TooManyRestarts as exc:

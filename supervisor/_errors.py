@@ -10,6 +10,7 @@ Every error the library raises on purpose.
     ├── TooManyChildren                  a dynamic supervisor is at max_children
     ├── NotSupported                     a call that makes no sense for that node kind
     ├── TreeNotRunning                   a control call after the tree has stopped
+    ├── BadCheckResult (TypeError)       a check returned neither None nor a valid Observation
     └── NotInChild (RuntimeError)        a child-only call made outside a supervised child
 """
 
@@ -88,6 +89,21 @@ class NotSupported(SupervisorError):
 
 class TreeNotRunning(SupervisorError):
     """The tree has stopped (or is stopping); it takes no control calls."""
+
+
+class BadCheckResult(SupervisorError, TypeError):
+    """
+    A check's function returned something other than None or a valid `Observation`.
+
+    Recorded as that check's failure (never raised out of the tree), e.g.
+    ``check db returned True; return None or an Observation``.
+    """
+
+    def __init__(self, check: str, problem: str) -> None:
+        #: The check's name.
+        self.check = check
+        self.problem = problem
+        super().__init__(f"check {check} {problem}")
 
 
 class NotInChild(SupervisorError, RuntimeError):

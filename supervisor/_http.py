@@ -165,6 +165,14 @@ class HealthApp:
         self._tree = tree
         self._token = token.encode() if token else None
         self._show = show_details
+        # What a probe says instead of a reason it withholds: how to see it.
+        self._withheld = "reason withheld ({})".format(
+            "details are never shown"
+            if show_details is ShowDetails.NEVER
+            else "send the bearer token"
+            if self._token
+            else "no token is configured"
+        )
         self._checks = checks or tree.check_states
         self._cache: _Cache | None = None
         self._walk: _Walk | None = None
@@ -306,6 +314,7 @@ class HealthApp:
             excluded,
             verbose=verbose,
             details=details,
+            withheld=self._withheld,
             single=bool(single),
         )
 
@@ -402,6 +411,8 @@ class HealthApp:
         tree = snap.as_dict()
         if not details:
             _redact(tree["root"])
+            if tree["system"] is not None:
+                _redact(tree["system"])
         facts = _health.facts_from_snapshot(snap)
         livez = all(i.ok for i in _health.liveness(facts, checks))
         readyz = all(
@@ -508,6 +519,7 @@ def _k8s_text(
     *,
     verbose: bool,
     details: bool,
+    withheld: str,
     single: bool,
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     failed = [i for i in items if not i.ok and i.name not in excluded]
@@ -519,7 +531,7 @@ def _k8s_text(
     if single:
         item = items[0]
         passing = item.ok or item.name in excluded
-        line = "ok" if passing else _failed_line(item, details)
+        line = "ok" if passing else _failed_line(item, details, withheld)
         return (200 if passing else 503), headers, f"{line}\n".encode()
     if not verbose and not failed:
         return 200, headers, b"ok"
@@ -530,13 +542,13 @@ def _k8s_text(
         elif item.ok:
             lines.append(f"[+]{item.name} ok")
         else:
-            lines.append(_failed_line(item, details))
+            lines.append(_failed_line(item, details, withheld))
     lines.append(f"{endpoint} check {'failed' if failed else 'passed'}")
     return (503 if failed else 200), headers, ("\n".join(lines) + "\n").encode()
 
 
-def _failed_line(item: _health.Item, details: bool) -> str:
-    return f"[-]{item.name} failed: {item.reason if details else 'reason withheld'}"
+def _failed_line(item: _health.Item, details: bool, withheld: str) -> str:
+    return f"[-]{item.name} failed: {item.reason if details else withheld}"
 
 
 def _wants_health_json(scope: Scope, query: list[tuple[str, str]]) -> bool:

@@ -99,10 +99,23 @@ class Node:
     """A running supervisor node (static or dynamic)."""
 
     def __init__(
-        self, spec: SupervisorSpec, path: str, tree: Tree, *, is_root: bool = False
+        self,
+        spec: SupervisorSpec,
+        path: str,
+        tree: Tree,
+        *,
+        owns_watchdog: bool = False,
+        escalates: bool = True,
     ) -> None:
         self.spec = spec
-        self.is_root = is_root
+        # The top node that starts first and stops last (the user's root, or
+        # `_system` when there is one) runs the tree's watchdog task, so every
+        # stop in the tree is bounded.
+        self.owns_watchdog = owns_watchdog
+        # False for the tree's own `_system` node (HTTP server, check runners):
+        # it restarts its children with backoff forever, since giving up would
+        # stop the user's tree; only a child's failed first start fails it.
+        self.escalates = escalates
         self.path = path
         self.tree = tree
         # trio's clock, bound once: half the cost of trio.current_time() on the
@@ -215,7 +228,7 @@ class Node:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
                     nursery.start_soon(self._control_loop)
-                    if self.is_root:
+                    if self.owns_watchdog:
                         nursery.start_soon(self._watchdog.run)
                     self._enqueue(list(self.slots.values()))
         finally:
@@ -259,7 +272,7 @@ class Node:
             for slot in order:
                 await self.stop_slot(slot)
         self._jobs_send.close()
-        if self.is_root:
+        if self.owns_watchdog:
             self._watchdog.stop()  # every stop in the tree is over: no bound left
 
     def check_open(self) -> None:
@@ -591,7 +604,14 @@ class Node:
         if not should_restart(slot.spec.restart, abnormal=exit_info.abnormal):
             self._ended(slot, exit_info)
             return
-        if not self.window.admit(now):
+        if (
+            not self.window.admit(now)
+            if self.escalates
+            # The system node gives up only on a part that never came up (the
+            # HTTP server cannot bind, say): the run fails before the user's
+            # root starts. Once up, a part is retried with backoff forever.
+            else slot.starts == 0
+        ):
             slot.state = State.FAILED
             self.tree.bump()
             self._escalate(exit_info)

@@ -184,16 +184,20 @@ class TreeSnapshot:
     event_loop: EventLoopHealth = UNWATCHED
     # Every crash in the tree since it started, by reason; never reset.
     crashes: tuple[tuple[str, int], ...] = ()
+    # The tree's own machinery (HTTP server, check runners): the `_system`
+    # supervisor, None when there is none. Not part of `walk`, nor of any verdict.
+    system: NodeSnapshot | None = None
 
     def node(self, path: str) -> NodeSnapshot:
-        """The node at *path* (``root/db/pool``); LookupError if there is none."""
-        for node in self.root.walk():
-            if node.path == path:
-                return node
+        """The node at *path* (``root/db/pool``, or ``_system/http``); LookupError if there is none."""
+        for top in (self.root, self.system):
+            for node in top.walk() if top is not None else ():
+                if node.path == path:
+                    return node
         raise LookupError(f"no node at {path!r} in this snapshot")
 
     def walk(self) -> Iterator[NodeSnapshot]:
-        """Every node, depth first in start order."""
+        """Every node of the user's tree, depth first in start order (not `system`)."""
         return self.root.walk()
 
     def as_dict(self) -> dict[str, Any]:
@@ -203,4 +207,5 @@ class TreeSnapshot:
             "event_loop": self.event_loop.as_dict(),
             "crashes": dict(self.crashes),
             "root": self.root.as_dict(),
+            "system": None if self.system is None else self.system.as_dict(),
         }

@@ -91,6 +91,33 @@ async def _serve_http(
     await hypercorn.trio.serve(app, config, task_status=_Bound())  # type: ignore[arg-type]
 
 
+class _RootStarted:
+    """The ``task_status`` of a top node (the user's root, `_system`): it marks its slot."""
+
+    def __init__(
+        self,
+        tree: Tree,
+        slot: Slot,
+        task_status: StartedHandle,
+        shield: trio.CancelScope | None = None,
+    ) -> None:
+        self._tree = tree
+        self._slot = slot
+        self._task_status = task_status
+        self._shield = shield  # shielded from outside cancellation once started
+
+    def started(self) -> None:
+        slot, tree = self._slot, self._tree
+        slot.state = State.RUNNING
+        slot.running = True
+        slot.starts = 1
+        slot.started_at = tree.now()
+        tree.bump()
+        if self._shield is not None:
+            self._shield.shield = True
+        self._task_status.started()
+
+
 # A loop stuck for a second is clearly wrong; much less would also flag the
 # garbage collector's pauses in large trees (about 140 ms at 10,000 tasks).
 DEFAULT_LOOP_BLOCK_THRESHOLD = 1.0
@@ -166,12 +193,16 @@ class Tree:
         # A KeyboardInterrupt/SystemExit raised inside a child: re-raised at the root.
         self._fatal: BaseException | None = None
         self._root_slot = make_slot(spec, spec.name, 0, None)
-        self._root = Node(spec, spec.name, self, is_root=True)
-        self._root_slot.node = self._root
         self._checks = [CheckState(check=c) for c in _unique_checks(checks)]
         #: Where the HTTP server listens once started ("127.0.0.1:8080").
         self.http_addresses: list[str] = []
         self._system = self._system_node(http) if http or self._checks else None
+        self._root = Node(spec, spec.name, self, owns_watchdog=self._system is None)
+        self._root_slot.node = self._root
+        self._system_slot: Slot | None = None
+        if self._system is not None:
+            self._system_slot = make_slot(self._system.spec, "_system", 0, None)
+            self._system_slot.node = self._system
 
     # ---- internal hooks used by nodes ----------------------------------------
 
@@ -204,8 +235,11 @@ class Tree:
         failure: list[BaseException] = []
         async with trio.open_nursery() as nursery:
             # Up before the root starts, so probes answer during a slow start;
-            # down after it stopped, so readiness reports the shutdown.
-            await nursery.start(system.run)
+            # down after it stopped, so readiness reports the shutdown. The
+            # system node never gives up (its children restart with backoff
+            # forever), so once started it cannot end the user's root; a
+            # failure of its first start is raised here, before the root runs.
+            await nursery.start(self._run_system, system)
             try:
                 await self._run_user_root(task_status)
             except BaseException as exc:  # re-raised below, bare
@@ -214,6 +248,27 @@ class Tree:
                 system.begin_close()
         if failure:
             raise failure[0]
+
+    async def _run_system(
+        self, system: Node, task_status: StartedHandle = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        slot = self._system_slot
+        assert slot is not None
+        slot.state = State.STARTING
+        self.bump()
+        # Once up, it ends only by _run_root's begin_close, after the user's
+        # root has stopped, also when the tree is cancelled from outside: it
+        # started first and stops last (probes answer during the shutdown, and
+        # its watchdog bounds every stop of the root's).
+        shield = trio.CancelScope()
+        try:
+            with shield:
+                await system.run(_RootStarted(self, slot, task_status, shield))
+        finally:
+            slot.state = State.STOPPED
+            slot.running = False
+            slot.last_exit = ExitInfo(reason=Reason.SHUTDOWN, time=self.now())
+            self.bump()
 
     def _system_node(self, http: HttpOptions | None) -> Node:
         children: list[Child] = []
@@ -233,14 +288,19 @@ class Tree:
             )
             for state in self._checks
         )
+        # Nothing in the tree's own machinery may stop the user's tree: a part
+        # that fails once up is reported (child_crashed, /status "system") and
+        # retried with backoff forever, as systemd's Restart=always with
+        # RestartSec; intensity is not applied. A part that fails its first
+        # start (no started() yet: only the HTTP server can) fails the run
+        # before the user's root starts: "more than 0 restarts" before it was up.
         spec = Supervisor(
             name="_system",
-            intensity=3,
-            period=30,
+            intensity=0,
             backoff=Backoff(initial=0.2, max=5),
             children=children,
         )
-        return Node(spec, spec.name, self)
+        return Node(spec, spec.name, self, owns_watchdog=True, escalates=False)
 
     def check_states(self) -> list[CheckState]:
         """The cached results of the tree's checks."""
@@ -286,21 +346,10 @@ class Tree:
         slot.state = State.STARTING
         self.bump()
 
-        tree = self
-
-        class _Started:
-            def started(self) -> None:
-                slot.state = State.RUNNING
-                slot.running = True
-                slot.starts = 1
-                slot.started_at = tree.now()
-                tree.bump()
-                task_status.started()
-
         if self._loopwatch is not None:
             self._loopwatch.start()
         try:
-            await self._root.run(_Started())
+            await self._root.run(_RootStarted(self, slot, task_status))
         except TooManyRestarts as exc:
             slot.state = State.FAILED
             slot.gave_up += 1
@@ -334,10 +383,12 @@ class Tree:
     def snapshot(self) -> TreeSnapshot:
         """An immutable, JSON-serialisable view of the whole tree (`TreeSnapshot.as_dict`)."""
         now = self.now()
+        system = self._system_slot
         return TreeSnapshot(
             version=self._version,
             time=now,
             root=self._root_slot.snapshot(now, self.beat_offset),
+            system=None if system is None else system.snapshot(now, self.beat_offset),
             event_loop=self.event_loop_health(),
             crashes=tuple(sorted(self._crashes.items())),
         )
