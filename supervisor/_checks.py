@@ -20,14 +20,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
 import attrs
-import structlog
 import trio
 
 from ._errors import BadCheckResult, SpecError
+from ._log import get_logger
 from ._safe import safe_repr, safe_str
 from ._spec import _check_name, _integer, _positive, is_async_callable
 
-LOG = structlog.get_logger("supervisor")
+LOG = get_logger("supervisor")
 
 
 class Feeds(enum.Enum):

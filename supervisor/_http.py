@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import attrs
-import structlog
 import trio
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -44,6 +43,7 @@ from ._errors import (
     TooManyChildren,
     TreeNotRunning,
 )
+from ._log import get_logger
 from ._metrics import TreeCollector, registry_for
 from ._safe import safe_str
 from ._snapshot import TreeSnapshot
@@ -51,7 +51,7 @@ from ._snapshot import TreeSnapshot
 if TYPE_CHECKING:
     from ._tree import ChildWalk, Tree
 
-_log = structlog.get_logger("supervisor.http")
+_log = get_logger("supervisor.http")
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

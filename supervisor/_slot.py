@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
-import structlog
 import trio
 
 from ._delays import BackoffSchedule
 from ._heartbeat import BeatCell
+from ._log import get_logger
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State
 from ._spec import (
     Backoff,
@@ -28,7 +28,7 @@ from ._watchdog import Timer
 if TYPE_CHECKING:
     from ._node import Node
 
-LOG = structlog.get_logger("supervisor")
+LOG = get_logger("supervisor")
 
 _KIND = {
     Child: "worker",

@@ -13,7 +13,6 @@ from typing import Any
 import attrs
 import hypercorn.config
 import hypercorn.trio
-import structlog
 import trio
 
 from ._checks import Check, CheckState, run_check
@@ -28,6 +27,7 @@ from ._errors import (
 from ._health import TreeFacts, not_ready
 from ._heartbeat import beat_clock
 from ._http import HealthApp, HttpOptions, ShowDetails
+from ._log import get_logger
 from ._loopwatch import UNWATCHED, EventLoopHealth, LoopWatch
 from ._node import Node
 from ._safe import safe_repr
@@ -44,7 +44,7 @@ from ._spec import (
 )
 from ._watchdog import Watchdog
 
-_log = structlog.get_logger("supervisor.http")
+_log = get_logger("supervisor.http")
 
 
 def _http_options(http: str | HttpOptions | None) -> HttpOptions | None:

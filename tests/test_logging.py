@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -446,3 +447,53 @@ class TestUnauthorizedRateLimit:
                     await call(app, request)
 
         assert 2 == [e["event"] for e in logs].count("http_unauthorized")
+
+
+def test_an_unconfigured_application_sees_no_locals_and_a_plain_traceback() -> None:
+    """
+    structlog's built-in default renders exceptions with rich, frame locals
+    included: an application that never configured logging would print a
+    child's secret argument, and spend milliseconds per crash doing it. The
+    library's own events use the default layout with a plain traceback instead.
+    """
+    script = textwrap.dedent(
+        """
+        import time, structlog, trio
+        from supervisor import Backoff, Child, Supervisor, run
+
+        async def call_api(api_key):
+            token = api_key.upper()
+            raise ConnectionError("the API is down")
+
+        async def main():
+            spec = Supervisor(
+                name="r", intensity=20, period=1, backoff=Backoff(initial=0),
+                children=[Child(name="c", target=call_api, args=("sk-live-SECRET",))],
+            )
+            began = time.perf_counter()
+            try:
+                await run(spec, loop_block_threshold=None)
+            except Exception:
+                pass
+            print("ELAPSED", time.perf_counter() - began)
+
+        trio.run(main)
+        print("CONFIGURED", structlog.is_configured())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+        check=True,
+        env={**os.environ, "FORCE_COLOR": "1"},
+    )
+    out = done.stdout + done.stderr
+
+    assert "sk-live" not in out.lower()
+    assert out.count("child_crashed") == 21
+    assert out.count("Traceback (most recent call last)") == 21
+    assert "ConnectionError: the API is down" in out
+    assert "CONFIGURED False" in out
