@@ -14,6 +14,8 @@ restart events out ("events filtered"), and with every event rendered as a JSON
 line into /dev/null ("events rendered", tracebacks formatted by structlog's
 format_exc_info). triotp runs quiet and with its per-restart traceback logging
 (into /dev/null); each of ours is compared with the matching triotp side.
+``--log-format console`` (or ``json``, repeatable) adds a side rendering every
+event through ``supervisor.logging.configure(format=...)``, the CLI's setup.
 """
 
 from __future__ import annotations
@@ -43,12 +45,15 @@ from _peers import (
     triotp_restarts,
 )
 
+import supervisor.logging
 from supervisor import Backoff, Child, Jitter, Supervisor, open_tree
 
 
 def configure_events(mode: str) -> None:
     sink = Path(os.devnull).open("w")  # noqa: SIM115 - lives for the process
-    if mode == "filtered":
+    if mode in ("console", "json"):
+        supervisor.logging.configure(format=mode, stream=sink)  # type: ignore[arg-type]
+    elif mode == "filtered":
         structlog.configure(
             processors=[structlog.processors.JSONRenderer()],
             wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR),
@@ -122,6 +127,13 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=20000, help="restarts per repetition")
     parser.add_argument("-r", type=int, default=5, help="repetitions (interleaved)")
     parser.add_argument("--no-triotp", action="store_true", help="skip the peer")
+    parser.add_argument(
+        "--log-format",
+        action="append",
+        default=[],
+        choices=["console", "json"],
+        help="also time events rendered by supervisor.logging.configure(format=...)",
+    )
     args = parser.parse_args()
     n = args.n
     has_triotp = not args.no_triotp and ensure_triotp_venv() is not None
@@ -137,6 +149,11 @@ def main() -> None:
             trio.run(supervisor_restarts, n),
         )[1],
     }
+    for fmt in args.log_format:
+        sides[f"supervisor, log {fmt}"] = lambda fmt=fmt: (
+            configure_events(fmt),
+            trio.run(supervisor_restarts, n),
+        )[1]
     if has_triotp:
         sides["triotp (no logging)"] = lambda: _must(triotp_restarts(n))
         sides["triotp (logging)"] = lambda: _must(triotp_restarts(n, log=True))

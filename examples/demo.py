@@ -2,6 +2,7 @@
 The demo tree: flaky workers kept alive by a supervisor.
 
     supervisor run examples/demo.py:tree
+    python examples/demo.py          # the same without the CLI
 
 * ``config`` loads once and returns (TRANSIENT: a normal return is final);
 * ``cache`` takes two seconds to warm up (it uses ``task_status``), and the
@@ -17,12 +18,14 @@ start order; a second Ctrl-C forces.
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 import structlog
 import trio
 
-from supervisor import Backoff, Child, Restart, Strategy, Supervisor
+import supervisor.logging
+from supervisor import Backoff, Child, Restart, Strategy, Supervisor, run
 
 log = structlog.get_logger("demo")
 
@@ -82,3 +85,11 @@ def tree() -> Supervisor:
             ),
         ],
     )
+
+
+if __name__ == "__main__":
+    # An application configures logging itself, once (the library never does):
+    # console lines on a terminal, JSON lines otherwise.
+    supervisor.logging.configure(format="auto", level="info")
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: stopped in order
+        trio.run(run, tree())

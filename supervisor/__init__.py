@@ -1,8 +1,10 @@
 """Erlang-style supervision trees for trio: restarts, backoff, ordered stops, live control."""
 
+from . import logging as logging  # supervisor.logging.configure()
 from ._checks import Check, Feeds
 from ._context import stop_requested
 from ._errors import (
+    BadCheckResult,
     ChildExists,
     ChildLookupError,
     ChildRunning,
@@ -30,10 +32,12 @@ from ._spec import (
     Supervisor,
 )
 from ._tree import ChildCounts, Tree, open_tree, run
+from ._version import __version__ as __version__
 
 __all__ = [
     "AutoShutdown",
     "Backoff",
+    "BadCheckResult",
     "Check",
     "Child",
     "ChildCounts",

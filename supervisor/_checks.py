@@ -17,13 +17,17 @@ import math
 import os
 import resource
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import attrs
 import trio
 
-from ._errors import SpecError
+from ._errors import BadCheckResult, SpecError
+from ._log import get_logger
+from ._safe import safe_repr, safe_str
 from ._spec import _check_name, _integer, _positive, is_async_callable
+
+LOG = get_logger("supervisor")
 
 
 class Feeds(enum.Enum):
@@ -50,7 +54,9 @@ CheckFn = Callable[[], Awaitable[Observation | None]]
 def _check_fn(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not is_async_callable(value):
         raise SpecError(
-            instance.name, attribute.name, f"must be an async callable, got {value!r}"
+            instance.name,
+            attribute.name,
+            f"must be an async callable, got {safe_repr(value)}",
         )
 
 
@@ -127,12 +133,10 @@ class CheckState:
             self.consecutive_successes = 0
             self.note = None
             self.warn = False
-            self.last_error = f"{type(error).__name__}: {error}"
+            self.last_error = f"{type(error).__name__}: {safe_str(error)}"
             if isinstance(error, CheckFailed) and error.value is not None:
-                self.observed_value, self.observed_unit = (
-                    _finite(error.value),
-                    error.unit,
-                )
+                self.observed_value = _finite(error.value)
+                self.observed_unit = error.unit if isinstance(error.unit, str) else None
             if self.up is not False and (
                 self.consecutive_failures >= check.failure_threshold or self.up is None
             ):
@@ -173,9 +177,78 @@ class CheckFailed(Exception):
         self.unit = unit
 
 
-def _finite(value: float) -> float | None:
+def _finite(value: object) -> float | None:
     # JSON has no NaN or infinity; a check that measured nonsense reports nothing.
-    return value if math.isfinite(value) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int beyond any float
+        return None
+    return value if finite else None
+
+
+def _validated(name: str, result: object) -> Observation | None:
+    """*result* as a check may return it, or `BadCheckResult` saying what is wrong."""
+    if result is None:
+        return None
+    if not isinstance(result, Observation):
+        raise BadCheckResult(
+            name, f"returned {_shown(result)}; return None or an Observation"
+        )
+    value = result.value
+    if value is not None and _finite(value) is None:
+        raise BadCheckResult(
+            name,
+            f"returned an Observation whose value is {_shown(value)}; "
+            "value must be a finite number or None",
+        )
+    for field, kind, allowed in (
+        ("unit", str, "a str or None"),
+        ("message", str, "a str or None"),
+        ("warn", bool, "a bool"),
+    ):
+        got = getattr(result, field)
+        if not isinstance(got, kind) and not (got is None and kind is str):
+            raise BadCheckResult(
+                name,
+                f"returned an Observation whose {field} is {_shown(got)}; "
+                f"{field} must be {allowed}",
+            )
+    return result
+
+
+def _shown(value: object) -> str:
+    # The value itself only when it is a short number or a bool: any other
+    # object may hold anything (a connection string, a token), so only its type.
+    if isinstance(value, int | float):
+        text = repr(value)
+        if len(text) <= 24:
+            return text
+    kind = type(value).__name__
+    return f"{'an' if kind[:1].lower() in 'aeiou' else 'a'} {kind}"
+
+
+@attrs.define(eq=False)
+class _Run:
+    """One call of a check's function, in a task of its own."""
+
+    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    done: trio.Event = attrs.Factory(trio.Event)
+    started_at: float = 0.0
+    obs: Observation | None = None
+    error: Exception | None = None
+    reported: bool = False  # check_unstopped was logged
+
+
+async def _call(check: Check, run: _Run) -> None:
+    try:
+        with run.scope:
+            run.obs = _validated(check.name, await check.fn())
+    except Exception as exc:  # a failing check, recorded; never propagated
+        run.error = exc
+    finally:
+        run.done.set()
 
 
 async def run_check(
@@ -183,21 +256,104 @@ async def run_check(
     now: Callable[[], float],
     on_change: Callable[[], None] = lambda: None,
 ) -> None:
-    """The runner: a supervised child looping forever over one check."""
+    """
+    The runner: a supervised child looping forever over one check.
+
+    Each call of the check's function runs in a task of its own, so that the
+    verdict never waits for user code: at the timeout the runner records the
+    failure itself and cancels the call. A call that outlives its cancellation
+    (it catches `trio.Cancelled`, or shields itself) is reported once
+    (``check_unstopped``) and not called again while it runs: every interval
+    it still runs counts as one more failure. trio cannot abandon a task, so
+    at stop it holds this runner as any child that ignores cancellation holds
+    its supervisor: past its ``shutdown`` bound the runner is ``unstopped``.
+    """
+    error: BaseException
+    try:
+        async with trio.open_nursery() as calls:
+            await _loop(state, now, on_change, calls)
+    except BaseExceptionGroup as group:
+        # The loop's own error (a crash of the runner, or its cancellation),
+        # bare, as if no nursery were there: the calls record theirs (_call).
+        if len(group.exceptions) != 1:
+            raise
+        error = group.exceptions[0]
+    else:  # pragma: no cover - the loop ends only by an exception
+        return
+    try:
+        raise error  # outside the except clause: no __context__ to the group
+    finally:
+        del error
+
+
+async def _loop(
+    state: CheckState,
+    now: Callable[[], float],
+    on_change: Callable[[], None],
+    calls: trio.Nursery,
+) -> NoReturn:
     check = state.check
+    log = LOG.bind(check=check.name)
+    stuck: _Run | None = None
     while True:
-        error: BaseException | None = None
+        if stuck is not None and stuck.done.is_set():
+            stuck = None
         obs: Observation | None = None
-        with trio.move_on_after(check.timeout) as scope:
-            try:
-                obs = await check.fn()
-            except Exception as exc:  # a failing check, recorded; never propagated
-                error = exc
-        if scope.cancelled_caught:
-            error = TimeoutError(f"no answer within {check.timeout:g} s")
-        if state.record(now(), obs, error):
-            on_change()  # a new verdict: cached status documents are stale
+        error: Exception | None
+        if stuck is None:
+            run = _Run(started_at=now())
+            calls.start_soon(_call, check, run)
+            with trio.move_on_after(check.timeout):
+                await run.done.wait()
+            if run.done.is_set():
+                obs, error = run.obs, run.error
+            else:
+                run.scope.cancel()
+                stuck = run  # until it has ended: a check runs once at a time
+                error = TimeoutError(f"no answer within {check.timeout:g} s")
+        else:
+            running_for = now() - stuck.started_at
+            if not stuck.reported:
+                stuck.reported = True
+                log.error(
+                    "check_unstopped",
+                    timeout=check.timeout,
+                    running_for=running_for,
+                )
+            error = TimeoutError(
+                f"no answer within {check.timeout:g} s, and still running "
+                f"{running_for:.3g} s after its start: it ignores cancellation"
+            )
+        _record(state, obs, error, time=now(), on_change=on_change, log=log)
         await trio.sleep(check.interval)
+
+
+def _record(
+    state: CheckState,
+    obs: Observation | None,
+    error: Exception | None,
+    *,
+    time: float,
+    on_change: Callable[[], None],
+    log: Any,
+) -> None:
+    """Record one run; a verdict change is an event and invalidates cached documents."""
+    was_up = state.up
+    if state.record(time, obs, error):
+        on_change()  # a new status: cached status documents are stale
+    if state.up is False and was_up is not False:
+        log.warning(
+            "check_failed",
+            feeds=state.check.feeds.value,
+            consecutive_failures=state.consecutive_failures,
+            error=state.last_error,
+        )
+    elif state.up is True and was_up is False:
+        log.info(
+            "check_recovered",
+            feeds=state.check.feeds.value,
+            consecutive_successes=state.consecutive_successes,
+        )
 
 
 # ---- built-in checks ----------------------------------------------------------

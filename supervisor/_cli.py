@@ -1,5 +1,5 @@
 """
-The ``supervisor`` command: run a tree from a spec in a module or file.
+Run a supervision tree from a spec in a module or file, or print the state of a running one.
 
 This is an application, so unlike the library it configures structlog.
 """
@@ -11,7 +11,6 @@ import gc
 import importlib
 import importlib.util
 import inspect
-import logging
 import math
 import os
 import signal
@@ -24,11 +23,13 @@ from pathlib import Path
 import structlog
 import trio
 
+from . import logging as supervisor_logging
 from ._errors import HttpBindError, SpecError, TooManyRestarts
-from ._http import HttpOptions, parse_bind
+from ._http import HttpOptions, ShowDetails, parse_bind
 from ._spec import DynamicSupervisor, Supervisor, SupervisorSpec, is_async_callable
 from ._status_cli import status
 from ._tree import Tree
+from ._version import DISTRIBUTION, __version__
 
 _log = structlog.get_logger("supervisor.cli")
 
@@ -156,33 +157,6 @@ def _user_error(ref: str, doing: str, exc: BaseException) -> SpecLoadError:
     )
 
 
-def configure_logging(fmt: str, level: str) -> None:
-    """Console lines on a terminal, JSON lines otherwise (structlog's isatty recipe)."""
-    renderer: structlog.typing.Processor
-    if fmt == "json" or (fmt == "auto" and not sys.stderr.isatty()):
-        renderer = structlog.processors.JSONRenderer()
-        exc: list[structlog.typing.Processor] = [structlog.processors.dict_tracebacks]
-    else:
-        renderer = structlog.dev.ConsoleRenderer()
-        exc = []
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            *exc,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        # Loggers are bound once per child, never per event: caching buys
-        # nothing, and would pin module-level loggers to this configuration.
-        cache_logger_on_first_use=False,
-    )
-
-
 async def serve(
     spec: SupervisorSpec,
     http: HttpOptions | None = None,
@@ -281,22 +255,54 @@ def _bind(text: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The description is the module docstring's summary line: plain text, no
+    # markup, as --help prints it verbatim.
     parser = argparse.ArgumentParser(
         prog="supervisor", description=__doc__.splitlines()[1]
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s ({DISTRIBUTION}) {__version__}",
+        help="print the installed version and exit",
+    )
+    sub = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        help="run or status; supervisor COMMAND --help explains its options",
+    )
     run_p = sub.add_parser(
-        "run", help="run a supervision tree until it stops or Ctrl-C"
+        "run",
+        help="run a supervision tree until it stops or Ctrl-C",
+        description="Run a supervision tree until its root ends, gives up (exit 1) "
+        "or is stopped: the first SIGINT/SIGTERM stops it in reverse start order, "
+        "a second one forces the exit (130).",
     )
     run_p.add_argument(
         "spec",
         help="MODULE:NAME or FILE.py:NAME of a Supervisor spec (or a function returning one)",
     )
     run_p.add_argument(
-        "--log-format", choices=["auto", "console", "json"], default="auto"
+        "--log-format",
+        choices=["auto", "console", "json"],
+        default="auto",
+        help="how events are printed on stderr: console lines for people, JSON "
+        "lines for log collectors; auto (default) picks console on a terminal, "
+        "JSON otherwise",
     )
     run_p.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="the least severe events printed (default info; debug adds every "
+        "stop request and supervisor start)",
+    )
+    run_p.add_argument(
+        "--log-locals",
+        action="store_true",
+        help="show each frame's local variables in logged tracebacks; they may "
+        "hold secrets: local debugging only, never in production",
     )
     run_p.add_argument(
         "--http",
@@ -310,6 +316,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="VAR",
         help="environment variable holding the bearer token for control calls "
         "and details (default SUPERVISOR_TOKEN; unset: control calls off)",
+    )
+    run_p.add_argument(
+        "--show-details",
+        choices=["never", "when-authorized", "always"],
+        default="when-authorized",
+        help="who sees failure reasons and exception text over HTTP: never, "
+        "callers sending the token (default), or always (a trusted network only)",
     )
     run_p.add_argument(
         "--stop-timeout",
@@ -326,20 +339,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         "in large trees (docs/heartbeats.md)",
     )
     status_p = sub.add_parser(
-        "status", help="print a running tree; exit 0 if healthy, 1 if not"
+        "status",
+        help="print a running tree; exit 0 if healthy, 1 if not",
+        description="Print the tree served at URL (its /status document) and exit "
+        "0 if it is healthy, 1 if it is not or cannot be reached: usable as an "
+        "exec probe.",
     )
-    status_p.add_argument("url", nargs="?", default="http://127.0.0.1:8080")
+    status_p.add_argument(
+        "url",
+        nargs="?",
+        default="http://127.0.0.1:8080",
+        metavar="URL",
+        help="base URL of the tree's HTTP server, as given to run --http "
+        "(default http://127.0.0.1:8080)",
+    )
     status_p.add_argument(
         "--json", action="store_true", help="print the raw /status JSON"
     )
-    status_p.add_argument("--token-env", default="SUPERVISOR_TOKEN", metavar="VAR")
-    status_p.add_argument("--timeout", type=_seconds, default=5.0)
+    status_p.add_argument(
+        "--token-env",
+        default="SUPERVISOR_TOKEN",
+        metavar="VAR",
+        help="environment variable holding the bearer token, sent when set so "
+        "that a tree withholding details shows them (default SUPERVISOR_TOKEN)",
+    )
+    status_p.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="give up (exit 1) if the server has not answered within this time "
+        "(default 5)",
+    )
     args = parser.parse_args(argv)
     if args.command == "status":
         return status(
             args.url, as_json=args.json, token_env=args.token_env, timeout=args.timeout
         )
-    configure_logging(args.log_format, args.log_level)
+    supervisor_logging.configure(
+        format=args.log_format, level=args.log_level, show_locals=args.log_locals
+    )
     if os.getcwd() not in sys.path:  # MODULE:NAME from the project directory
         sys.path.insert(0, os.getcwd())
     try:
@@ -351,7 +390,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     http = None
     if args.http:
-        http = HttpOptions(bind=args.http, token=os.environ.get(args.token_env) or None)
+        http = HttpOptions(
+            bind=args.http,
+            token=os.environ.get(args.token_env) or None,
+            show_details=ShowDetails(args.show_details.replace("-", "_")),
+        )
     try:
         trio.run(serve, spec, http, args.stop_timeout, args.gc_freeze)
     except TooManyRestarts as exc:

@@ -11,6 +11,7 @@ Every error the library raises on purpose.
     ├── NotSupported                     a call that makes no sense for that node kind
     ├── TreeNotRunning                   a control call after the tree has stopped
     ├── HttpBindError                    the HTTP server cannot listen on its address
+    ├── BadCheckResult (TypeError)       a check returned neither None nor a valid Observation
     └── NotInChild (RuntimeError)        a child-only call made outside a supervised child
 """
 
@@ -104,6 +105,21 @@ class HttpBindError(SupervisorError):
         #: The OSError (or socket.gaierror) the bind raised.
         self.error = error
         super().__init__(f"cannot serve HTTP on {address}: {error}")
+
+
+class BadCheckResult(SupervisorError, TypeError):
+    """
+    A check's function returned something other than None or a valid `Observation`.
+
+    Recorded as that check's failure (never raised out of the tree), e.g.
+    ``check db returned True; return None or an Observation``.
+    """
+
+    def __init__(self, check: str, problem: str) -> None:
+        #: The check's name.
+        self.check = check
+        self.problem = problem
+        super().__init__(f"check {check} {problem}")
 
 
 class NotInChild(SupervisorError, RuntimeError):

@@ -8,8 +8,10 @@ the children, no snapshot, so a probe stays cheap however busy the tree is) and
 from a snapshot for /status (`facts_from_snapshot`); both apply `not_ready`.
 
 * liveness: the root is running and has not given up, the event loop is not
-  blocked, and every LIVENESS check passes. Never dependencies by default: a
-  dead database is no reason to restart this process.
+  blocked, no child is ``unstopped`` (it outlived its cancellation past its
+  shutdown bound: trio cannot abandon it, only a restart of the process ends
+  it, as systemd's SIGKILL would), and every LIVENESS check passes. Never
+  dependencies by default: a dead database is no reason to restart this process.
 * readiness: the initial start is complete and the tree is not shutting down,
   every required child is running (one in backoff is not), and every
   READINESS check passes.
@@ -49,6 +51,8 @@ class TreeFacts:
     event_loop: EventLoopHealth
     # Required children that are not running, in start order (depth first).
     laggards: Sequence[str]
+    # Children of any restart type that outlived their shutdown bound.
+    unstopped: Sequence[str] = ()
 
 
 def not_ready(state: State, last_exit: ExitInfo | None) -> bool:
@@ -72,6 +76,9 @@ def facts_from_snapshot(snap: TreeSnapshot) -> TreeFacts:
         root_state=root.state,
         event_loop=snap.event_loop,
         laggards=[n.path for n in _required(root) if not_ready(n.state, n.last_exit)],
+        unstopped=[
+            n.path for n in root.walk() if n is not root and n.state is State.UNSTOPPED
+        ],
     )
 
 
@@ -98,6 +105,7 @@ def liveness(facts: TreeFacts, checks: Sequence[CheckState]) -> list[Item]:
     state = facts.root_state
     alive = state in (State.RUNNING, State.STARTING, State.STOPPING)
     loop = facts.event_loop
+    unstopped = facts.unstopped
     items = [
         Item(
             name="root",
@@ -115,6 +123,18 @@ def liveness(facts: TreeFacts, checks: Sequence[CheckState]) -> list[Item]:
             measurement="blocked",
             observed_value=loop.blocked_seconds_total,
             observed_unit="s",
+            time=facts.time,
+        ),
+        Item(
+            name="unstopped",
+            status="fail" if unstopped else "pass",
+            reason="outlived its shutdown bound: " + ", ".join(unstopped[:10])
+            if unstopped
+            else "",
+            component=facts.root_path,
+            measurement="children",
+            observed_value=len(unstopped),
+            observed_unit="children",
             time=facts.time,
         ),
     ]

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import attrs
-import structlog
+import trio
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -45,13 +45,15 @@ from ._errors import (
     TooManyChildren,
     TreeNotRunning,
 )
+from ._log import get_logger
 from ._metrics import TreeCollector, registry_for
+from ._safe import safe_repr, safe_str
 from ._snapshot import TreeSnapshot
 
 if TYPE_CHECKING:
-    from ._tree import Tree
+    from ._tree import ChildWalk, Tree
 
-_log = structlog.get_logger("supervisor.http")
+_log = get_logger("supervisor.http")
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -63,6 +65,8 @@ _SNAPSHOT_TTL = 1.0  # seconds a snapshot is reused while the tree's version hol
 _HEALTH_JSON = "application/health+json"
 _NO_STORE = [(b"cache-control", b"no-store")]
 _FALSE = {"0", "false", "no"}  # ?verbose=0 means not verbose
+# One http_unauthorized line per this many seconds, at most (journald-style).
+_UNAUTHORIZED_LOG_INTERVAL = 10.0
 
 
 class ShowDetails(enum.Enum):
@@ -81,7 +85,9 @@ def parse_bind(bind: object) -> tuple[str, int]:
     `Tree.http_addresses`). Raises `SpecError` (field ``bind``) otherwise.
     """
     if not isinstance(bind, str):
-        raise SpecError("http", "bind", f"must be a 'HOST:PORT' string, got {bind!r}")
+        raise SpecError(
+            "http", "bind", f"must be a 'HOST:PORT' string, got {safe_repr(bind)}"
+        )
     host, sep, port_text = bind.rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
@@ -149,7 +155,24 @@ class _Walk:
     version: int
     at: float  # time.perf_counter()
     min_age: float  # ten times what it cost
-    laggards: list[str]
+    children: ChildWalk
+
+
+@attrs.define
+class _RateLimit:
+    """At most one line per *interval* seconds; the lines dropped are counted."""
+
+    interval: float
+    _last: float | None = None
+    _suppressed: int = 0
+
+    def admit(self, now: float) -> int | None:
+        """None: drop this line. Otherwise log it, with this many dropped since the last."""
+        if self._last is not None and now - self._last < self.interval:
+            self._suppressed += 1
+            return None
+        suppressed, self._last, self._suppressed = self._suppressed, now, 0
+        return suppressed
 
 
 class _BadRequest(Exception):
@@ -186,10 +209,20 @@ class HealthApp:
         self._tree = tree
         self._token = token.encode() if token else None
         self._show = show_details
+        # What a probe says instead of a reason it withholds: how to see it.
+        self._withheld = "reason withheld ({})".format(
+            "details are never shown"
+            if show_details is ShowDetails.NEVER
+            else "send the bearer token"
+            if self._token
+            else "no token is configured"
+        )
         self._checks = checks or tree.check_states
         self._cache: _Cache | None = None
         self._walk: _Walk | None = None
         self._registry = registry_for(TreeCollector(self.snapshot, self._checks))
+        # Anonymous clients must not decide how much the tree logs.
+        self._unauthorized_log = _RateLimit(_UNAUTHORIZED_LOG_INTERVAL)
 
     # ---- cached state ----------------------------------------------------------
 
@@ -332,6 +365,7 @@ class HealthApp:
             excluded,
             verbose=verbose,
             details=details,
+            withheld=self._withheld,
             single=bool(single),
         )
 
@@ -351,10 +385,10 @@ class HealthApp:
         if walk is None or (
             walk.version != tree.version and began - walk.at >= walk.min_age
         ):
-            laggards = tree.not_ready_children()
+            children = tree.walk_children()
             cost = time.perf_counter() - began
-            walk = self._walk = _Walk(tree.version, began, 10 * cost, laggards)
-        return tree.probe_facts(walk.laggards)
+            walk = self._walk = _Walk(tree.version, began, 10 * cost, children)
+        return tree.probe_facts(walk.children)
 
     def _verdict(self, endpoint: str, facts: _health.TreeFacts) -> list[_health.Item]:
         checks = self._checks()
@@ -428,6 +462,8 @@ class HealthApp:
         tree = snap.as_dict()
         if not details:
             _redact(tree["root"])
+            if tree["system"] is not None:
+                _redact(tree["system"])
         facts = _health.facts_from_snapshot(snap)
         livez = all(i.ok for i in _health.liveness(facts, checks))
         readyz = all(
@@ -455,7 +491,14 @@ class HealthApp:
         if self._token is None:
             raise _BadRequest(404, "control calls are off (no token configured)")
         if not authorized:
-            _log.warning("http_unauthorized", path=path, client=_client(scope))
+            suppressed = self._unauthorized_log.admit(trio.current_time())
+            if suppressed is not None:
+                _log.warning(
+                    "http_unauthorized",
+                    path=path,
+                    client=_client(scope),
+                    suppressed=suppressed,
+                )
             raise _BadRequest(
                 401,
                 "a valid bearer token is required",
@@ -529,6 +572,7 @@ def _k8s_text(
     *,
     verbose: bool,
     details: bool,
+    withheld: str,
     single: bool,
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     failed = [i for i in items if not i.ok and i.name not in excluded]
@@ -540,7 +584,7 @@ def _k8s_text(
     if single:
         item = items[0]
         passing = item.ok or item.name in excluded
-        line = "ok" if passing else _failed_line(item, details)
+        line = "ok" if passing else _failed_line(item, details, withheld)
         return (200 if passing else 503), headers, f"{line}\n".encode()
     if not verbose and not failed:
         return 200, headers, b"ok"
@@ -551,13 +595,13 @@ def _k8s_text(
         elif item.ok:
             lines.append(f"[+]{item.name} ok")
         else:
-            lines.append(_failed_line(item, details))
+            lines.append(_failed_line(item, details, withheld))
     lines.append(f"{endpoint} check {'failed' if failed else 'passed'}")
     return (503 if failed else 200), headers, ("\n".join(lines) + "\n").encode()
 
 
-def _failed_line(item: _health.Item, details: bool) -> str:
-    return f"[-]{item.name} failed: {item.reason if details else 'reason withheld'}"
+def _failed_line(item: _health.Item, details: bool, withheld: str) -> str:
+    return f"[-]{item.name} failed: {item.reason if details else withheld}"
 
 
 def _wants_health_json(scope: Scope, query: list[tuple[str, str]]) -> bool:
@@ -643,10 +687,12 @@ def _iso(wall: float) -> str:
 def _dumps(data: Any) -> bytes:
     """Strict JSON; a non-finite float (never valid JSON) is served as ``null``."""
     try:
-        text = json.dumps(data, separators=(",", ":"), allow_nan=False, default=str)
+        text = json.dumps(
+            data, separators=(",", ":"), allow_nan=False, default=safe_str
+        )
     except ValueError:  # "Out of range float values are not JSON compliant"
         text = json.dumps(
-            _finite(data), separators=(",", ":"), allow_nan=False, default=str
+            _finite(data), separators=(",", ":"), allow_nan=False, default=safe_str
         )
     return text.encode()
 

@@ -24,10 +24,11 @@ import traceback
 from typing import Any
 
 import attrs
-import structlog
 import trio
 
-_log = structlog.get_logger("supervisor")
+from ._log import get_logger
+
+_log = get_logger("supervisor")
 
 _STACK_FRAMES = 30
 

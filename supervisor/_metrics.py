@@ -40,7 +40,8 @@ class TreeCollector(Collector):
         )
         restarts = CounterMetricFamily(
             "supervisor_child_restarts",
-            "Restarts of the node, by the exit reason that caused them.",
+            "Restarts of the node, by cause: the exit reason of its own exit, "
+            "'sweep' (a sibling's exit swept it) or 'manual' (restart_child).",
             labels=["path", "reason"],
         )
         starts = CounterMetricFamily(
@@ -70,6 +71,10 @@ class TreeCollector(Collector):
                 state.add_metric([path, name], 1.0 if node.state == name else 0.0)
             for reason, count in node.restarts_by_reason:
                 restarts.add_metric([path, reason], count)
+            if node.sweep_restarts:
+                restarts.add_metric([path, "sweep"], node.sweep_restarts)
+            if node.manual_restarts:
+                restarts.add_metric([path, "manual"], node.manual_restarts)
             starts.add_metric([path], node.starts)
             if node.heartbeat_timeout is not None:
                 missed.add_metric([path], node.missed_heartbeats)

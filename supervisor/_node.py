@@ -35,7 +35,9 @@ one watchdog heap (`_watchdog`).
 Stops: the node's children live under a shielded cancel scope, so a
 cancellation from outside (an enclosing scope, Ctrl-C) cannot hit them all at
 once. The node's own task notices it, turns it into an ordered stop (reverse
-start order, each child within its bound) and then re-raises it.
+start order, each child within its bound) and then re-raises it. A dynamic
+supervisor stops its independent children all at once instead. A child the
+watchdog cancels (start or heartbeat timeout) gets the same bound as a stop.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from ._errors import (
 from ._heartbeat import CURRENT_CELL, BeatCell
 from ._intensity import RestartWindow
 from ._plan import PlanEntry, plan_restart, should_restart
+from ._safe import safe_repr
 from ._slot import (
     LOG,
     Slot,
@@ -89,15 +92,32 @@ _Incarnation: TypeAlias = tuple[Slot, trio.CancelScope]
 
 T = TypeVar("T")
 
+# Cancellations by the watchdog: the reason an incarnation ended, whatever
+# the child does once cancelled.
+_WATCHDOG_REASONS = (Reason.START_TIMEOUT, Reason.HEARTBEAT_TIMEOUT)
+
 
 class Node:
     """A running supervisor node (static or dynamic)."""
 
     def __init__(
-        self, spec: SupervisorSpec, path: str, tree: Tree, *, is_root: bool = False
+        self,
+        spec: SupervisorSpec,
+        path: str,
+        tree: Tree,
+        *,
+        owns_watchdog: bool = False,
+        escalates: bool = True,
     ) -> None:
         self.spec = spec
-        self.is_root = is_root
+        # The top node that starts first and stops last (the user's root, or
+        # `_system` when there is one) runs the tree's watchdog task, so every
+        # stop in the tree is bounded.
+        self.owns_watchdog = owns_watchdog
+        # False for the tree's own `_system` node (HTTP server, check runners):
+        # it restarts its children with backoff forever, since giving up would
+        # stop the user's tree; only a child's failed first start fails it.
+        self.escalates = escalates
         self.path = path
         self.tree = tree
         # trio's clock, bound once: half the cost of trio.current_time() on the
@@ -210,7 +230,7 @@ class Node:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
                     nursery.start_soon(self._control_loop)
-                    if self.is_root:
+                    if self.owns_watchdog:
                         nursery.start_soon(self._watchdog.run)
                     self._enqueue(list(self.slots.values()))
         finally:
@@ -241,10 +261,20 @@ class Node:
         self.submit(self._close_job)
 
     async def _close_job(self) -> None:
-        for slot in sorted(self.slots.values(), key=lambda s: s.index, reverse=True):
-            await self.stop_slot(slot)
+        order = sorted(self.slots.values(), key=lambda s: s.index, reverse=True)
+        if self.dynamic:
+            # Independent children are stopped together, as OTP's
+            # simple_one_for_one and Elixir's DynamicSupervisor do: a pool of
+            # draining children fits one shutdown bound, not one per child.
+            stops = [self._begin_stop(slot) for slot in order]
+            for done in stops:
+                if done is not None:
+                    await done.wait()
+        else:
+            for slot in order:
+                await self.stop_slot(slot)
         self._jobs_send.close()
-        if self.is_root:
+        if self.owns_watchdog:
             self._watchdog.stop()  # every stop in the tree is over: no bound left
 
     def check_open(self) -> None:
@@ -378,7 +408,9 @@ class Node:
                     # otherwise make this restart loop uncancellable.
                     await trio.lowlevel.checkpoint_if_cancelled()
                 await self._call_target(slot, scope)
-            if scope.cancelled_caught:
+            if scope.cancel_called:
+                # Also when the child swallowed the cancellation (cancelled_caught
+                # is then False) and returned: why it was cancelled wins.
                 exit_info = self._exit_for_cancel(slot)
             else:
                 exit_info = ExitInfo(reason=Reason.NORMAL, time=self._now())
@@ -395,7 +427,15 @@ class Node:
 
     def _crashed(self, slot: Slot, exc: Exception) -> ExitInfo:
         _drop_own_frames(exc)
-        reason = Reason.ESCALATED if isinstance(exc, TooManyRestarts) else Reason.CRASH
+        cancelled = slot.cancel_reason
+        if cancelled is not None and cancelled in _WATCHDOG_REASONS:
+            # It raised once the watchdog cancelled it: the timeout is why it
+            # ended; the exception is kept as evidence.
+            reason = cancelled
+        elif isinstance(exc, TooManyRestarts):
+            reason = Reason.ESCALATED
+        else:
+            reason = Reason.CRASH
         exit_info = ExitInfo.from_exception(reason, self._now(), exc)
         self.tree.count_crash(reason)
         slot.log.warning(
@@ -476,7 +516,7 @@ class Node:
         slot, scope = target
         if slot.scope is scope and not slot.running and not slot.stopping:
             slot.start_timer = None
-            self._cancel(slot, scope, Reason.START_TIMEOUT)
+            self._cancel_overdue(slot, scope, Reason.START_TIMEOUT)
 
     def _beat_due(self, cell: BeatCell, now: float) -> float | None:
         slot = cell.slot
@@ -500,12 +540,28 @@ class Node:
             last_beat_age=now - expiry + timeout,
         )
         if slot.scope is not None:
-            self._cancel(slot, slot.scope, Reason.HEARTBEAT_TIMEOUT)
+            self._cancel_overdue(slot, slot.scope, Reason.HEARTBEAT_TIMEOUT)
         return None
 
     def _cancel(self, slot: Slot, scope: trio.CancelScope, reason: Reason) -> None:
-        slot.cancel_reason = reason
+        if slot.cancel_reason is None:
+            # The first reason stays: a stop of a child the watchdog already
+            # cancelled does not turn its heartbeat_timeout into a shutdown.
+            slot.cancel_reason = reason
         scope.cancel()
+
+    def _cancel_overdue(
+        self, slot: Slot, scope: trio.CancelScope, reason: Reason
+    ) -> None:
+        """
+        The watchdog gives up on *slot* (start or heartbeat timeout): cancel it,
+        within the shutdown bound a stop would give it. A child that swallows
+        the cancellation and goes on is reported ``unstopped`` past that bound.
+        """
+        self._cancel(slot, scope, reason)
+        slot.state = State.STOPPING
+        self.tree.bump()
+        self._bound_stop(slot, scope, self._stop_overdue)
 
     def freeze_heartbeat(self, slot: Slot) -> None:
         """From now on ignore *slot*'s beats, as if it hung (supervisor.testing)."""
@@ -535,25 +591,29 @@ class Node:
         if was_running and slot.started_at is not None:
             # A stable run resets the backoff, however it ended.
             slot.schedule.note_run(now - slot.started_at)
+        asked = slot.done is not None  # a stop was delivered to this incarnation
         self._clear_incarnation(slot)
         if exit_info is None or slot.stopping or self.closing:
-            self._stopped(slot, exit_info, now)
+            self._stopped(slot, exit_info, now, asked=asked)
             return
         slot.last_exit = exit_info
         if exit_info.reason is Reason.ESCALATED:
             slot.gave_up += 1
         if exit_info.reason is Reason.NORMAL:
             slot.log.info("child_exited")
-        elif (
-            exit_info.reason is not Reason.CRASH
-            and exit_info.reason is not Reason.ESCALATED
-        ):
-            self.tree.count_crash(exit_info.reason)
-            slot.log.warning("child_crashed", reason=str(exit_info.reason))
+        elif exit_info.exc_type is None:  # a timeout (exceptions: see _crashed)
+            self._timed_out(slot, exit_info)
         if not should_restart(slot.spec.restart, abnormal=exit_info.abnormal):
             self._ended(slot, exit_info)
             return
-        if not self.window.admit(now):
+        if (
+            not self.window.admit(now)
+            if self.escalates
+            # The system node gives up only on a part that never came up (the
+            # HTTP server cannot bind, say): the run fails before the user's
+            # root starts. Once up, a part is retried with backoff forever.
+            else slot.starts == 0
+        ):
             slot.state = State.FAILED
             self.tree.bump()
             self._escalate(exit_info)
@@ -592,22 +652,35 @@ class Node:
         if slot.waiters:
             slot.settle()
 
-    def _stopped(self, slot: Slot, exit_info: ExitInfo | None, now: float) -> None:
+    def _timed_out(self, slot: Slot, exit_info: ExitInfo) -> None:
+        self.tree.count_crash(exit_info.reason)
+        slot.log.warning("child_crashed", reason=str(exit_info.reason))
+
+    def _stopped(
+        self, slot: Slot, exit_info: ExitInfo | None, now: float, *, asked: bool
+    ) -> None:
+        """
+        *slot* ended while it, or its supervisor, was being stopped: it is not
+        restarted. *asked*: the stop had reached it (cancel or graceful request).
+        """
         slot.stopping = False
-        if (
-            exit_info is not None
-            and exit_info.abnormal
-            and exit_info.reason is not Reason.START_TIMEOUT
-        ):
-            slot.last_exit = (
-                exit_info  # it crashed while being stopped: keep the evidence
-            )
+        slot.state = State.STOPPED
+        if exit_info is not None and exit_info.abnormal:
+            # It crashed or timed out meanwhile: keep the evidence.
+            slot.last_exit = exit_info
+            if exit_info.exc_type is None:
+                self._timed_out(slot, exit_info)  # crashes: see _crashed
+            slot.log.info("child_stopped")
+        elif exit_info is not None and exit_info.reason is Reason.NORMAL and not asked:
+            # It returned by itself before its stop reached it: as in OTP,
+            # only a child the supervisor stopped ends with ``shutdown``.
+            slot.last_exit = exit_info
+            slot.log.info("child_exited")
         else:
             # Stopped on purpose: readiness and dashboards must tell this from
             # "never started" (no exit at all) and from an older crash.
             slot.last_exit = ExitInfo(reason=Reason.SHUTDOWN, time=now)
-        slot.state = State.STOPPED
-        slot.log.info("child_stopped")
+            slot.log.info("child_stopped")
         self.tree.bump()
 
     def _ended(self, slot: Slot, exit_info: ExitInfo) -> None:
@@ -667,6 +740,8 @@ class Node:
         for victim in victims:
             if victim.active:
                 victim.stopping = True  # its exit from here on is part of the sweep
+                if victim in restart:
+                    victim.sweep_restarts += 1
             if victim not in restart and victim in self._pending:
                 self._pending.remove(victim)  # TEMPORARY: swept away for good
                 if not victim.active:
@@ -694,24 +769,32 @@ class Node:
         child opted in, then cancellation; past its shutdown bound it is reported
         ``unstopped`` and still waited for (trio cannot abandon a task).
         """
+        done = self._begin_stop(slot)
+        if done is not None:
+            await done.wait()
+
+    def _begin_stop(self, slot: Slot) -> trio.Event | None:
+        """Deliver the stop to *slot*; an event set once it ended (None: nothing runs)."""
         scope = slot.scope
         if scope is None:
             slot.stopping = False
-            return
+            return None
         if slot.done is not None:  # already being stopped (overlapping sweeps)
-            await slot.done.wait()
-            return
+            return slot.done
         slot.stopping = True
         done = slot.done = trio.Event()
-        slot.state = State.STOPPING
+        if slot.state is not State.UNSTOPPED:  # past its bound already (watchdog)
+            slot.state = State.STOPPING
         slot.log.debug("child_stopping", shutdown=slot.spec.shutdown)
         self.tree.bump()
-        if slot.stop_event is not None and slot.running:
+        if slot.cancel_reason is not None:
+            pass  # the watchdog cancelled it, and its shutdown bound runs since
+        elif slot.stop_event is not None and slot.running:
             slot.stop_event.set()
             self._bound_stop(slot, scope, self._grace_over)
         else:
             self._cancel_for_stop(slot, scope)
-        await done.wait()
+        return done
 
     def _bound_stop(
         self,
@@ -741,7 +824,11 @@ class Node:
         if slot.scope is scope:
             slot.stop_timer = None
             slot.state = State.UNSTOPPED
-            slot.log.error("child_unstopped", shutdown=slot.spec.shutdown)
+            slot.log.error(
+                "child_unstopped",
+                shutdown=slot.spec.shutdown,
+                reason=str(slot.cancel_reason),  # why it was cancelled
+            )
             self.tree.bump()
 
     # ---- live changes (called through Tree) ----------------------------------
@@ -826,7 +913,7 @@ class Node:
             raise SpecError(
                 self.path,
                 "spec",
-                f"must be a Child, Supervisor or DynamicSupervisor, got {spec!r}",
+                f"must be a Child, Supervisor or DynamicSupervisor, got {safe_repr(spec)}",
             )
         if isinstance(spec, Child):
             check_arguments(spec, f"{self.path}/{spec.name}")
@@ -867,6 +954,7 @@ class Node:
             if slot in self._pending:
                 self._pending.remove(slot)
             await self.stop_slot(slot)
+            slot.manual_restarts += 1
             slot.pending_delay = 0.0
             self._enqueue([slot])
         finally:

@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
-import structlog
 import trio
 
 from ._delays import BackoffSchedule
 from ._heartbeat import BeatCell
+from ._log import get_logger
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State
 from ._spec import (
     Backoff,
@@ -28,7 +28,7 @@ from ._watchdog import Timer
 if TYPE_CHECKING:
     from ._node import Node
 
-LOG = structlog.get_logger("supervisor")
+LOG = get_logger("supervisor")
 
 _KIND = {
     Child: "worker",
@@ -65,7 +65,11 @@ class Slot:
     # Counted as started in the current incarnation.
     running: bool = False
     starts: int = 0
+    # Restarts after its own exit (those counted against intensity), after a
+    # sibling's exit swept it, and by restart_child: see NodeSnapshot.
     restarts: int = 0
+    sweep_restarts: int = 0
+    manual_restarts: int = 0
     last_exit: ExitInfo | None = None
     started_at: float | None = None
     next_start_at: float | None = None
@@ -141,6 +145,8 @@ class Slot:
             significant=spec.significant,
             starts=self.starts,
             restarts=self.restarts,
+            sweep_restarts=self.sweep_restarts,
+            manual_restarts=self.manual_restarts,
             last_exit=self.last_exit,
             started_at=self.started_at,
             uptime=(now - self.started_at)

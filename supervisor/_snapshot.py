@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import attrs
 
 from ._loopwatch import UNWATCHED, EventLoopHealth
+from ._safe import safe_str
 
 
 class State(enum.StrEnum):
@@ -67,6 +68,7 @@ class ExitInfo(NamedTuple):
     reason: Reason
     time: float  # trio clock
     exc_type: str | None = None  # qualified name, e.g. "builtins.ValueError"
+    # str(exc), at most MAX_TEXT characters; "<unprintable E object>" if str() raised
     exc_message: str | None = None
     traceback: tuple[str, ...] = ()  # innermost frames last, "file:line in func"
 
@@ -84,7 +86,7 @@ class ExitInfo(NamedTuple):
             reason,
             time,
             f"{kind.__module__}.{kind.__qualname__}",
-            str(exc),
+            safe_str(exc),
             _summary(exc),
         )
 
@@ -115,7 +117,10 @@ class NodeSnapshot:
     restart: str  # the node's restart type, e.g. "permanent"
     significant: bool
     starts: int  # times it counted as started
-    restarts: int  # restarts scheduled after it ended (manual restarts excluded)
+    # Restarts scheduled after its own exit (a crash, a timeout, a return of a
+    # PERMANENT child): the ones counted against intensity, by exit reason in
+    # restarts_by_reason. Not those below, nor the first start.
+    restarts: int
     last_exit: ExitInfo | None
     started_at: float | None  # trio clock, current incarnation
     uptime: float | None  # seconds in the current incarnation while running
@@ -124,6 +129,10 @@ class NodeSnapshot:
     heartbeat_age: float | None = None  # seconds since the last beat, while running
     missed_heartbeats: int = 0  # incarnations cancelled for a missed beat
     restarts_by_reason: tuple[tuple[str, int], ...] = ()  # (exit reason, restarts)
+    # Stopped and started again because a sibling's exit swept it (ONE_FOR_ALL,
+    # REST_FOR_ONE); not counted against intensity (the sibling's exit was).
+    sweep_restarts: int = 0
+    manual_restarts: int = 0  # started again by restart_child (or /control)
     intensity_exceeded: int = 0  # supervisors: times it gave up (TooManyRestarts)
     strategy: str | None = None  # supervisors only
     children: tuple[NodeSnapshot, ...] = ()
@@ -152,6 +161,8 @@ class NodeSnapshot:
             "heartbeat_age": self.heartbeat_age,
             "missed_heartbeats": self.missed_heartbeats,
             "restarts_by_reason": dict(self.restarts_by_reason),
+            "sweep_restarts": self.sweep_restarts,
+            "manual_restarts": self.manual_restarts,
             "intensity_exceeded": self.intensity_exceeded,
             "strategy": self.strategy,
             "children": [c.as_dict() for c in self.children],
@@ -173,16 +184,20 @@ class TreeSnapshot:
     event_loop: EventLoopHealth = UNWATCHED
     # Every crash in the tree since it started, by reason; never reset.
     crashes: tuple[tuple[str, int], ...] = ()
+    # The tree's own machinery (HTTP server, check runners): the `_system`
+    # supervisor, None when there is none. Not part of `walk`, nor of any verdict.
+    system: NodeSnapshot | None = None
 
     def node(self, path: str) -> NodeSnapshot:
-        """The node at *path* (``root/db/pool``); LookupError if there is none."""
-        for node in self.root.walk():
-            if node.path == path:
-                return node
+        """The node at *path* (``root/db/pool``, or ``_system/http``); LookupError if there is none."""
+        for top in (self.root, self.system):
+            for node in top.walk() if top is not None else ():
+                if node.path == path:
+                    return node
         raise LookupError(f"no node at {path!r} in this snapshot")
 
     def walk(self) -> Iterator[NodeSnapshot]:
-        """Every node, depth first in start order."""
+        """Every node of the user's tree, depth first in start order (not `system`)."""
         return self.root.walk()
 
     def as_dict(self) -> dict[str, Any]:
@@ -192,4 +207,5 @@ class TreeSnapshot:
             "event_loop": self.event_loop.as_dict(),
             "crashes": dict(self.crashes),
             "root": self.root.as_dict(),
+            "system": None if self.system is None else self.system.as_dict(),
         }

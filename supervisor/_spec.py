@@ -20,6 +20,7 @@ from typing import Any, TypeAlias, cast
 import attrs
 
 from ._errors import SpecError
+from ._safe import safe_repr
 
 
 class Strategy(enum.Enum):
@@ -75,7 +76,9 @@ def _number(
             return
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SpecError(
-                _path(instance), attribute.name, f"must be a number, got {value!r}"
+                _path(instance),
+                attribute.name,
+                f"must be a number, got {safe_repr(value)}",
             )
         if math.isinf(value):
             bound = " (None means no bound)" if optional else ""
@@ -90,7 +93,7 @@ def _number(
             raise SpecError(
                 _path(instance),
                 attribute.name,
-                f"must be {op} {minimum:g}, got {value!r}",
+                f"must be {op} {minimum:g}, got {safe_repr(value)}",
             )
 
     return check
@@ -105,7 +108,9 @@ def _positive(
 def _check_name(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, str) or not value:
         raise SpecError(
-            repr(value), attribute.name, f"must be a non-empty string, got {value!r}"
+            safe_repr(value),
+            attribute.name,
+            f"must be a non-empty string, got {safe_repr(value)}",
         )
     problem = _hostile_name(value)
     if problem:
@@ -154,7 +159,7 @@ def _check_enum(
             raise SpecError(
                 _path(instance),
                 attribute.name,
-                f"must be one of {choices}, got {value!r}",
+                f"must be one of {choices}, got {safe_repr(value)}",
             )
 
     return check
@@ -170,7 +175,9 @@ def _integer(
             return
         if isinstance(value, bool) or not isinstance(value, int):
             raise SpecError(
-                _path(instance), attribute.name, f"must be an int, got {value!r}"
+                _path(instance),
+                attribute.name,
+                f"must be an int, got {safe_repr(value)}",
             )
         in_range(instance, attribute, value)
 
@@ -180,14 +187,18 @@ def _integer(
 def _check_backoff(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, Backoff):
         raise SpecError(
-            _path(instance), attribute.name, f"must be a Backoff, got {value!r}"
+            _path(instance),
+            attribute.name,
+            f"must be a Backoff, got {safe_repr(value)}",
         )
 
 
 def _check_bool(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, bool):
         raise SpecError(
-            _path(instance), attribute.name, f"must be True or False, got {value!r}"
+            _path(instance),
+            attribute.name,
+            f"must be True or False, got {safe_repr(value)}",
         )
 
 
@@ -226,11 +237,11 @@ def _args_tuple(value: Any) -> Any:
 
 def _check_args(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, tuple):
-        hint = f"; for one argument write args=({value!r},)"
+        hint = f"; for one argument write args=({safe_repr(value)},)"
         raise SpecError(
             _path(instance),
             attribute.name,
-            f"must be a tuple or list of positional arguments, got {value!r}{hint}",
+            f"must be a tuple or list of positional arguments, got {safe_repr(value)}{hint}",
         )
 
 
@@ -316,7 +327,7 @@ class Backoff:
             raise SpecError(
                 "backoff",
                 "jitter",
-                f"must be a Jitter or a callable float -> float, got {self.jitter!r}",
+                f"must be a Jitter or a callable float -> float, got {safe_repr(self.jitter)}",
             )
 
 
@@ -325,7 +336,7 @@ def _check_target(instance: Any, attribute: attrs.Attribute[Any], value: Any) ->
         raise SpecError(
             _path(instance),
             attribute.name,
-            f"must be an async callable (an 'async def' function), got {value!r}",
+            f"must be an async callable (an 'async def' function), got {safe_repr(value)}",
         )
 
 
@@ -435,7 +446,7 @@ class Supervisor:
                 raise SpecError(
                     self.name,
                     "children",
-                    f"must hold Child, Supervisor or DynamicSupervisor specs, got {child!r}",
+                    f"must hold Child, Supervisor or DynamicSupervisor specs, got {safe_repr(child)}",
                 )
             if child.name in seen:
                 raise SpecError(
@@ -492,7 +503,7 @@ class DynamicSupervisor:
             raise SpecError(
                 self.name,
                 "template",
-                f"must be a Child or Supervisor spec, got {self.template!r}",
+                f"must be a Child or Supervisor spec, got {safe_repr(self.template)}",
             )
         if self.template.significant:
             raise SpecError(

@@ -31,8 +31,10 @@ from ._errors import (
 from ._health import TreeFacts, not_ready
 from ._heartbeat import beat_clock
 from ._http import HealthApp, HttpOptions, ShowDetails, parse_bind
+from ._log import get_logger
 from ._loopwatch import UNWATCHED, EventLoopHealth, LoopWatch
 from ._node import Node
+from ._safe import safe_repr
 from ._slot import Slot, StartedHandle, make_slot
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State, TreeSnapshot
 from ._spec import (
@@ -46,23 +48,28 @@ from ._spec import (
 )
 from ._watchdog import Watchdog
 
+_log = get_logger("supervisor.http")
+
 
 def _http_options(http: str | HttpOptions | None) -> HttpOptions | None:
     if http is None or isinstance(http, HttpOptions):
         return http
     if not isinstance(http, str):
         raise SpecError(
-            "http", "http", f"must be 'HOST:PORT', HttpOptions or None, got {http!r}"
+            "http",
+            "http",
+            f"must be 'HOST:PORT', HttpOptions or None, got {safe_repr(http)}",
         )
     return HttpOptions(bind=http)
 
 
 # Connection bounds of the HTTP server (hypercorn's Config), so that anonymous
-# clients cannot crowd out the kubelet's probes (benchmarks/bench_idle_clients.py):
-# a connection that sends nothing for HTTP_READ_TIMEOUT seconds is closed (idle
-# and slow-header clients do not accumulate), an idle keep-alive connection after
-# HTTP_KEEP_ALIVE seconds, and a burst of connects queues in a deep backlog
-# instead of losing the probe's SYN (a 1 s retransmit: the kubelet's timeout).
+# clients cannot crowd out the kubelet's probes (benchmarks/bench_idle_clients.py).
+# A connection without a complete request, or idle between requests, is closed
+# after HTTP_KEEP_ALIVE seconds; one whose request body stalls after
+# HTTP_READ_TIMEOUT. A burst of connects while the loop is busy queues in a deep
+# backlog instead of dropping the probe's SYN (retried after 1 s: the kubelet's
+# default timeout; hypercorn's default backlog is 100).
 HTTP_READ_TIMEOUT = 10
 HTTP_KEEP_ALIVE = 5.0
 HTTP_BACKLOG = 1024
@@ -95,7 +102,9 @@ def _unique_checks(checks: Sequence[Check]) -> list[Check]:
     seen: set[str] = set()
     for check in checks:
         if not isinstance(check, Check):
-            raise SpecError("checks", "checks", f"must hold Check specs, got {check!r}")
+            raise SpecError(
+                "checks", "checks", f"must hold Check specs, got {safe_repr(check)}"
+            )
         if check.name in seen:
             raise SpecError(
                 check.name, "name", "is used by two checks; names must be unique"
@@ -130,9 +139,38 @@ async def _serve_http(
     class _Bound:
         def started(self, binds: list[str] | None = None) -> None:
             tree.http_addresses = [b.removeprefix("http://") for b in binds or []]
+            for url in binds or []:
+                _log.info("http_serving", url=url)  # one line, at info, not _system's
             task_status.started()
 
     await hypercorn.trio.serve(app, config, task_status=_Bound())  # type: ignore[arg-type]
+
+
+class _RootStarted:
+    """The ``task_status`` of a top node (the user's root, `_system`): it marks its slot."""
+
+    def __init__(
+        self,
+        tree: Tree,
+        slot: Slot,
+        task_status: StartedHandle,
+        shield: trio.CancelScope | None = None,
+    ) -> None:
+        self._tree = tree
+        self._slot = slot
+        self._task_status = task_status
+        self._shield = shield  # shielded from outside cancellation once started
+
+    def started(self) -> None:
+        slot, tree = self._slot, self._tree
+        slot.state = State.RUNNING
+        slot.running = True
+        slot.starts = 1
+        slot.started_at = tree.now()
+        tree.bump()
+        if self._shield is not None:
+            self._shield.shield = True
+        self._task_status.started()
 
 
 # A loop stuck for a second is clearly wrong; much less would also flag the
@@ -145,7 +183,10 @@ class ChildCounts:
     """What `Tree.count_children` returns (OTP's ``count_children``)."""
 
     specs: int  # children known to the supervisor, running or not
-    active: int  # children with a live incarnation (running, starting or in backoff)
+    # Children that run (counted as started, not yet ended; as OTP, also while
+    # being stopped). Not those in backoff or still starting, which still
+    # count against a dynamic supervisor's max_children.
+    active: int
     supervisors: int  # children that are supervisors
     workers: int  # children that are workers
 
@@ -174,7 +215,7 @@ class Tree:
             )
         if not isinstance(spec, Supervisor | DynamicSupervisor):
             raise SpecError(
-                repr(spec),
+                safe_repr(spec),
                 "spec",
                 "must be a Supervisor or DynamicSupervisor at the root",
             )
@@ -187,7 +228,7 @@ class Tree:
                 spec.name,
                 "loop_block_threshold",
                 "must be > 0 seconds (a finite number) or None (not watched), "
-                f"got {loop_block_threshold!r}",
+                f"got {safe_repr(loop_block_threshold)}",
             )
         self._spec = spec
         self._loopwatch = (
@@ -210,8 +251,6 @@ class Tree:
         # A KeyboardInterrupt/SystemExit raised inside a child: re-raised at the root.
         self._fatal: BaseException | None = None
         self._root_slot = make_slot(spec, spec.name, 0, None)
-        self._root = Node(spec, spec.name, self, is_root=True)
-        self._root_slot.node = self._root
         self._checks = [CheckState(check=c) for c in _unique_checks(checks)]
         #: Where the HTTP server listens once started ("127.0.0.1:8080").
         self.http_addresses: list[str] = []
@@ -219,6 +258,12 @@ class Tree:
         #: The HTTP server's listening socket while the tree runs.
         self._http_listener: socket.socket | None = None
         self._system = self._system_node(http) if http or self._checks else None
+        self._root = Node(spec, spec.name, self, owns_watchdog=self._system is None)
+        self._root_slot.node = self._root
+        self._system_slot: Slot | None = None
+        if self._system is not None:
+            self._system_slot = make_slot(self._system.spec, "_system", 0, None)
+            self._system_slot.node = self._system
 
     # ---- internal hooks used by nodes ----------------------------------------
 
@@ -268,8 +313,11 @@ class Tree:
         failure: list[BaseException] = []
         async with trio.open_nursery() as nursery:
             # Up before the root starts, so probes answer during a slow start;
-            # down after it stopped, so readiness reports the shutdown.
-            await nursery.start(system.run)
+            # down after it stopped, so readiness reports the shutdown. The
+            # system node never gives up (its children restart with backoff
+            # forever), so once started it cannot end the user's root; a
+            # failure of its first start is raised here, before the root runs.
+            await nursery.start(self._run_system, system)
             try:
                 await self._run_user_root(task_status)
             except BaseException as exc:  # re-raised below, bare
@@ -278,6 +326,27 @@ class Tree:
                 system.begin_close()
         if failure:
             raise failure[0]
+
+    async def _run_system(
+        self, system: Node, task_status: StartedHandle = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        slot = self._system_slot
+        assert slot is not None
+        slot.state = State.STARTING
+        self.bump()
+        # Once up, it ends only by _run_root's begin_close, after the user's
+        # root has stopped, also when the tree is cancelled from outside: it
+        # started first and stops last (probes answer during the shutdown, and
+        # its watchdog bounds every stop of the root's).
+        shield = trio.CancelScope()
+        try:
+            with shield:
+                await system.run(_RootStarted(self, slot, task_status, shield))
+        finally:
+            slot.state = State.STOPPED
+            slot.running = False
+            slot.last_exit = ExitInfo(reason=Reason.SHUTDOWN, time=self.now())
+            self.bump()
 
     def _system_node(self, http: HttpOptions | None) -> Node:
         children: list[Child] = []
@@ -297,14 +366,19 @@ class Tree:
             )
             for state in self._checks
         )
+        # Nothing in the tree's own machinery may stop the user's tree: a part
+        # that fails once up is reported (child_crashed, /status "system") and
+        # retried with backoff forever, as systemd's Restart=always with
+        # RestartSec; intensity is not applied. A part that fails its first
+        # start (no started() yet: only the HTTP server can) fails the run
+        # before the user's root starts: "more than 0 restarts" before it was up.
         spec = Supervisor(
             name="_system",
-            intensity=3,
-            period=30,
+            intensity=0,
             backoff=Backoff(initial=0.2, max=5),
             children=children,
         )
-        return Node(spec, spec.name, self)
+        return Node(spec, spec.name, self, owns_watchdog=True, escalates=False)
 
     def check_states(self) -> list[CheckState]:
         """The cached results of the tree's checks."""
@@ -350,21 +424,10 @@ class Tree:
         slot.state = State.STARTING
         self.bump()
 
-        tree = self
-
-        class _Started:
-            def started(self) -> None:
-                slot.state = State.RUNNING
-                slot.running = True
-                slot.starts = 1
-                slot.started_at = tree.now()
-                tree.bump()
-                task_status.started()
-
         if self._loopwatch is not None:
             self._loopwatch.start()
         try:
-            await self._root.run(_Started())
+            await self._root.run(_RootStarted(self, slot, task_status))
         except TooManyRestarts as exc:
             slot.state = State.FAILED
             slot.gave_up += 1
@@ -398,35 +461,44 @@ class Tree:
     def snapshot(self) -> TreeSnapshot:
         """An immutable, JSON-serialisable view of the whole tree (`TreeSnapshot.as_dict`)."""
         now = self.now()
+        system = self._system_slot
         return TreeSnapshot(
             version=self._version,
             time=now,
             root=self._root_slot.snapshot(now, self.beat_offset),
+            system=None if system is None else system.snapshot(now, self.beat_offset),
             event_loop=self.event_loop_health(),
             crashes=tuple(sorted(self._crashes.items())),
         )
 
-    def probe_facts(self, laggards: Sequence[str] | None = None) -> TreeFacts:
+    def probe_facts(self, walk: ChildWalk | None = None) -> TreeFacts:
         """
         What the health probes need, read from the live tree: one walk over
-        the children (`not_ready_children`) and no snapshot, so that a probe
-        costs little however large and busy the tree is. Pass *laggards* from
+        the children (`walk_children`) and no snapshot, so that a probe
+        costs little however large and busy the tree is. Pass *walk* from
         an earlier walk to reuse it; everything else is read now.
         """
         root = self._root_slot
+        if walk is None:
+            walk = self.walk_children()
         return TreeFacts(
             time=self.now(),
             root_path=root.path,
             root_state=root.state,
             event_loop=self.event_loop_health(),
-            laggards=self.not_ready_children() if laggards is None else laggards,
+            laggards=walk.laggards,
+            unstopped=walk.unstopped,
         )
+
+    def walk_children(self) -> ChildWalk:
+        """The children the verdicts name, from one walk of the live tree."""
+        walk = ChildWalk()
+        _walk(self._root, walk, required=True)
+        return walk
 
     def not_ready_children(self) -> list[str]:
         """Paths of the required children that are not running, as in a snapshot."""
-        laggards: list[str] = []
-        _collect_laggards(self._root, laggards)
-        return laggards
+        return self.walk_children().laggards
 
     def event_loop_health(self) -> EventLoopHealth:
         """Is the trio loop blocked right now, and how often and long was it."""
@@ -446,7 +518,7 @@ class Tree:
         supervisors = sum(1 for s in slots if not isinstance(s.spec, Child))
         return ChildCounts(
             specs=len(slots),
-            active=sum(1 for s in slots if s.active),
+            active=sum(1 for s in slots if s.running),
             supervisors=supervisors,
             workers=len(slots) - supervisors,
         )
@@ -664,12 +736,23 @@ async def open_tree(
         raise failure[0]
 
 
-def _collect_laggards(node: Node, into: list[str]) -> None:
-    """The required children under *node* that are not running, as in a snapshot."""
+@attrs.define
+class ChildWalk:
+    """What one walk over the live tree found for the verdicts, as in a snapshot."""
+
+    # Required children that are not running (see `_health.not_ready`).
+    laggards: list[str] = attrs.Factory(list)
+    # Children of any restart type in state ``unstopped``.
+    unstopped: list[str] = attrs.Factory(list)
+
+
+def _walk(node: Node, walk: ChildWalk, *, required: bool) -> None:
     for slot in node.slots.values():
-        if slot.spec.restart is Restart.TEMPORARY:
-            continue  # one-shot jobs (and their subtrees) are never required
-        if not_ready(slot.state, slot.last_exit):
-            into.append(slot.path)
+        # One-shot jobs (and their subtrees) are never required.
+        needed = required and slot.spec.restart is not Restart.TEMPORARY
+        if needed and not_ready(slot.state, slot.last_exit):
+            walk.laggards.append(slot.path)
+        if slot.state is State.UNSTOPPED:
+            walk.unstopped.append(slot.path)
         if slot.node is not None:
-            _collect_laggards(slot.node, into)
+            _walk(slot.node, walk, required=needed)

@@ -34,8 +34,9 @@ from supervisor import Restart, State, Strategy
 BACKOFF_INITIAL, BACKOFF_FACTOR, BACKOFF_MAX, RESET_AFTER = 1.0, 2.0, 8.0, 16.0
 START_TIMEOUT = 4.0
 
-# Events the watchdog makes happen by cancelling a child.
-_CANCELS = frozenset({"start_timeout", "hung"})
+# Events the watchdog makes happen by cancelling a child, and the exit reason
+# each gives.
+_CANCELS = {"start_timeout": "start_timeout", "hung": "heartbeat_timeout"}
 
 
 class Ambiguous(Exception):
@@ -74,7 +75,10 @@ class MChild:
     in_target: bool = False
     running: bool = False
     starts: int = 0
-    restarts: int = 0
+    restarts: int = 0  # after its own exit (counted against intensity)
+    sweep_restarts: int = 0  # stopped and started again by a sibling's sweep
+    manual_restarts: int = 0  # by restart_child
+    last_reason: str | None = None  # of its last exit (ExitInfo.reason)
     # Restarts since the backoff schedule last reset.
     attempt: int = 0
     started_at: float | None = None
@@ -132,6 +136,10 @@ class Model:
     def ordered(self) -> list[MChild]:
         return sorted(self.children.values(), key=lambda c: c.index)
 
+    def counts(self) -> tuple[int, int]:
+        """count_children's (specs, active): active children run (started, not ended)."""
+        return len(self.children), sum(c.running for c in self.children.values())
+
     def busy(self, name: str) -> bool:
         return self.children[name].active or name in self.pending
 
@@ -155,7 +163,15 @@ class Model:
         for c in self.ordered():
             started = c.started_at if c.state is State.RUNNING else None
             rows.append(
-                (c.path, c.state, c.starts, c.restarts, c.next_start_at, started)
+                (
+                    c.path,
+                    c.state,
+                    c.starts,
+                    (c.restarts, c.sweep_restarts, c.manual_restarts),
+                    c.last_reason,
+                    c.next_start_at,
+                    started,
+                )
             )
             if c.sub is not None:
                 rows.extend(c.sub.rows())
@@ -228,7 +244,7 @@ class Model:
                         continue
                     if sub.gave_up:
                         model.seen.add("escalated")
-                        model.exit(child.name, abnormal=True)
+                        model.exit(child.name, abnormal=True, reason="escalated")
                         changed = True
                     elif not child.running and sub.initial_done and not sub.closing:
                         model._started(child)
@@ -242,8 +258,7 @@ class Model:
         elif kind == "ready":
             self._started(child)
         else:
-            assert kind in _CANCELS
-            self.exit(name, abnormal=True)
+            self.exit(name, abnormal=True, reason=_CANCELS[kind])
 
     # ---- a child's life -----------------------------------------------------
 
@@ -304,6 +319,9 @@ class Model:
         if child.active:
             self._end_incarnation(child)
             child.state = State.STOPPED
+            # Stopped by its supervisor (stops here are instant: a child never
+            # returns by itself, crashes or times out while being stopped).
+            child.last_reason = "shutdown"
 
     def close(self) -> None:
         """Stop every child in reverse start order (a stop, or giving up)."""
@@ -343,10 +361,14 @@ class Model:
 
     # ---- exits --------------------------------------------------------------
 
-    def exit(self, name: str, *, abnormal: bool) -> None:
-        """The incarnation of *name* ended by itself (returned, crashed, timed out)."""
+    def exit(self, name: str, *, abnormal: bool, reason: str | None = None) -> None:
+        """
+        The incarnation of *name* ended by itself (returned, crashed, timed out);
+        *reason* defaults to ``crash`` or ``normal``.
+        """
         child = self.children[name]
         was_running = self._end_incarnation(child)
+        child.last_reason = reason or ("crash" if abnormal else "normal")
         restart = child.restart is Restart.PERMANENT or (
             child.restart is Restart.TRANSIENT and abnormal
         )
@@ -385,6 +407,8 @@ class Model:
         for victim in reversed(swept):
             if victim is child:
                 continue
+            if victim.active and victim.name in restart:
+                victim.sweep_restarts += 1
             self._stop(victim)
             if victim.name not in restart and victim.name in self.pending:
                 self.pending.remove(victim.name)
@@ -419,6 +443,7 @@ class Model:
         if name in self.pending:
             self.pending.remove(name)
         self._stop(child)
+        child.manual_restarts += 1
         child.pending_delay = 0.0
         self._enqueue([name])
 

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
+import supervisor.logging
+
 
 def _quiet_structlog() -> None:
     # Events are rendered but not printed: cheap, and the same code paths run.
@@ -26,4 +28,4 @@ def _fresh_structlog() -> Iterator[None]:
     # test's configuration, and its captured streams, out of the next test.
     _quiet_structlog()
     yield
-    structlog.reset_defaults()
+    supervisor.logging._reset()  # structlog's defaults, and no stdlib handler of ours

@@ -145,8 +145,12 @@ def check_midway(tree: Any, chaos: Chaos) -> None:
     assert dict(logged) == dict(snap.crashes)
     # Probes walk the live tree instead of taking a snapshot: both must see
     # the same children not ready.
-    live = list(tree.probe_facts().laggards)
-    assert live == list(facts_from_snapshot(snap).laggards)
+    live = tree.probe_facts()
+    snapped = facts_from_snapshot(snap)
+    assert (list(live.laggards), list(live.unstopped)) == (
+        list(snapped.laggards),
+        list(snapped.unstopped),
+    )
     chaos.injected["midway_checks"] += 1
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from supervisor import _cli
+from supervisor import HttpOptions, ShowDetails, _cli
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -135,6 +135,51 @@ class TestLoadSpec:
             gc.unfreeze()
 
         assert frozen > 0
+
+    @pytest.mark.parametrize(
+        ("flag", "mode"),
+        [
+            ((), ShowDetails.WHEN_AUTHORIZED),
+            (("--show-details", "never"), ShowDetails.NEVER),
+            (("--show-details", "when-authorized"), ShowDetails.WHEN_AUTHORIZED),
+            (("--show-details", "always"), ShowDetails.ALWAYS),
+        ],
+    )
+    def test_show_details_reaches_the_http_options(
+        self,
+        spec_file: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        flag: tuple[str, ...],
+        mode: ShowDetails,
+    ) -> None:
+        """
+        run --show-details never|when-authorized|always sets HttpOptions.show_details.
+        """
+        seen: list[HttpOptions | None] = []
+
+        async def fake_serve(
+            spec: object, http: HttpOptions | None, *rest: object
+        ) -> None:
+            seen.append(http)
+
+        monkeypatch.setattr(_cli, "serve", fake_serve)
+        argv = ["run", f"{spec_file}:tree", "--http", "127.0.0.1:0", *flag]
+
+        assert 0 == _cli.main([*argv, "--log-format", "json"])
+        assert seen[0] is not None
+        assert mode is seen[0].show_details
+
+    def test_show_details_refuses_other_words(
+        self, spec_file: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """
+        Any other --show-details value is an argparse error (exit 2).
+        """
+        with pytest.raises(SystemExit) as exited:
+            _cli.main(["run", f"{spec_file}:tree", "--show-details", "sometimes"])
+
+        assert 2 == exited.value.code
+        assert "--show-details" in capsys.readouterr().err
 
     def test_usage_error_exit_code(self, capsys: pytest.CaptureFixture[str]) -> None:
         """

@@ -24,6 +24,7 @@ from supervisor import (
     open_tree,
     testing,
 )
+from tests.test_http_fuzz import call
 
 EXACT = Backoff(initial=1, factor=2, max=8, jitter=Jitter.NONE)
 
@@ -243,6 +244,211 @@ class TestHeartbeatTimeout:
             assert last_beat[i] + timeout == cancelled[i]
         # Only the stop at the end (t=50) cancelled the live children.
         assert {50.0} == {t for i, t in cancelled.items() if i not in hang_at}
+
+
+class TestSwallowedCancellation:
+    """
+    A child the watchdog cancels is judged by why it was cancelled, not by what
+    it does next: it may swallow the cancellation, return, raise or go on.
+    """
+
+    @staticmethod
+    def swallower(then: str, keeps_going: float = 0, *, in_start: bool = False) -> Any:
+        """
+        Hangs in its first run (*in_start*: before it calls started()); once
+        cancelled, goes on for *keeps_going* s, then returns or raises (*then*).
+        """
+        runs = 0
+
+        async def child(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+            nonlocal runs
+            runs += 1
+            if runs > 1 or not in_start:
+                task_status.started()
+            if runs > 1:
+                await testing.beat_every(0.5)()
+            try:
+                await trio.sleep_forever()  # no beat (or no started()): hung
+            except trio.Cancelled:
+                with trio.CancelScope(shield=True):  # deaf to the cancellation
+                    await trio.sleep(keeps_going)
+                if then == "raises":
+                    raise ValueError("cleanup failed") from None
+            # then == "returns": the cancellation is swallowed
+
+        return child
+
+    @pytest.mark.parametrize("then", ["returns", "raises"])
+    async def test_hung_transient_child_is_restarted_whatever_it_does(
+        self, autojump_clock: Any, then: str
+    ) -> None:
+        """
+        Hung at t=1, it swallows the cancel and returns (or raises): the exit is
+        heartbeat_timeout, counted, and a TRANSIENT child is restarted at t=2.
+        """
+        spec = Supervisor(
+            name="root",
+            backoff=EXACT,
+            children=[
+                Child(
+                    name="c",
+                    target=self.swallower(then),
+                    restart=supervisor.Restart.TRANSIENT,
+                    heartbeat_timeout=1,
+                )
+            ],
+        )
+        with structlog.testing.capture_logs() as logs:
+            async with open_tree(spec) as tree:
+                await trio.sleep(3)
+                snap = tree.snapshot()
+        node = snap.node("root/c")
+
+        assert node.last_exit is not None
+        assert (State.RUNNING, 2, 1, Reason.HEARTBEAT_TIMEOUT, 1.0) == (
+            node.state,
+            node.starts,
+            node.restarts,
+            node.last_exit.reason,
+            node.last_exit.time,
+        )
+        assert (("heartbeat_timeout", 1),) == node.restarts_by_reason
+        assert (("heartbeat_timeout", 1),) == snap.crashes
+        crashed = [e for e in logs if e["event"] == "child_crashed"]
+        assert ["heartbeat_timeout"] == [e["reason"] for e in crashed]
+        if then == "raises":  # the exception is kept as evidence
+            assert ("builtins.ValueError", "cleanup failed") == (
+                node.last_exit.exc_type,
+                node.last_exit.exc_message,
+            )
+
+    async def test_swallowed_start_timeout_stays_a_start_timeout(
+        self, autojump_clock: Any
+    ) -> None:
+        """
+        A child that swallows its start timeout's cancellation and returns has
+        failed its start (start_timeout), and a TRANSIENT one is retried.
+        """
+        spec = Supervisor(
+            name="root",
+            backoff=EXACT,
+            children=[
+                Child(
+                    name="c",
+                    target=self.swallower("returns", in_start=True),
+                    restart=supervisor.Restart.TRANSIENT,
+                    start_timeout=2,
+                )
+            ],
+        )
+        async with open_tree(spec) as tree:
+            await trio.sleep(1)
+            node = tree.snapshot().node("root/c")
+
+        assert node.last_exit is not None
+        assert (State.RUNNING, 1, 1, Reason.START_TIMEOUT, 2.0) == (
+            node.state,
+            node.starts,
+            node.restarts,
+            node.last_exit.reason,
+            node.last_exit.time,
+        )
+
+    async def test_hung_child_outliving_its_cancel_is_unstopped_and_not_alive(
+        self, autojump_clock: Any
+    ) -> None:
+        """
+        Hung at t=1 and deaf to the cancel for 10 s: stopping at once, unstopped
+        past its 2 s shutdown bound (event with the reason; /livez and /readyz
+        fail), and once it returns at t=11, a heartbeat_timeout restarted at t=12.
+        """
+        spec = Supervisor(
+            name="root",
+            backoff=EXACT,
+            children=[
+                Child(
+                    name="c",
+                    target=self.swallower("returns", keeps_going=10),
+                    heartbeat_timeout=1,
+                    shutdown=2,
+                )
+            ],
+        )
+        seen: dict[float, Any] = {}
+        with structlog.testing.capture_logs() as logs:
+            async with open_tree(spec) as tree:
+                app = tree.asgi_app()
+                for at in (2, 4, 13):
+                    await trio.sleep_until(at)
+                    livez, _ = await call(app, _get("/livez"))
+                    readyz, _ = await call(app, _get("/readyz"))
+                    seen[at] = (
+                        tree.snapshot().node("root/c").state,
+                        tree.probe_facts().unstopped,
+                        livez,
+                        readyz,
+                    )
+                node = tree.snapshot().node("root/c")
+
+        assert {
+            2: (State.STOPPING, [], 200, 503),
+            4: (State.UNSTOPPED, ["root/c"], 503, 503),
+            13: (State.RUNNING, [], 200, 200),
+        } == seen
+        assert node.last_exit is not None
+        assert (2, Reason.HEARTBEAT_TIMEOUT, 11.0) == (
+            node.starts,
+            node.last_exit.reason,
+            node.last_exit.time,
+        )
+        unstopped = [e for e in logs if e["event"] == "child_unstopped"]
+        assert [
+            {
+                "event": "child_unstopped",
+                "path": "root/c",
+                "shutdown": 2,
+                "reason": "heartbeat_timeout",
+                "log_level": "error",
+            }
+        ] == unstopped
+
+    async def test_stop_of_an_unstopped_hung_child_keeps_its_state_and_reason(
+        self, autojump_clock: Any
+    ) -> None:
+        """
+        A stop of the tree while a hung child is unstopped leaves it unstopped
+        (its bound is over) and waits; its exit stays a heartbeat_timeout.
+        """
+        spec = Supervisor(
+            name="root",
+            children=[
+                Child(
+                    name="c",
+                    target=self.swallower("returns", keeps_going=10),
+                    heartbeat_timeout=1,
+                    shutdown=2,
+                )
+            ],
+        )
+        async with open_tree(spec) as tree:
+            await trio.sleep(4)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(tree.stop)
+                await trio.sleep(1)
+                during = tree.snapshot().node("root/c").state
+            ended = trio.current_time()
+            node = tree.snapshot().node("root/c")
+
+        assert (State.UNSTOPPED, 11) == (during, ended)
+        assert node.last_exit is not None
+        assert (State.STOPPED, Reason.HEARTBEAT_TIMEOUT) == (
+            node.state,
+            node.last_exit.reason,
+        )
+
+
+def _get(path: str) -> dict[str, Any]:
+    return {"method": "GET", "path": path, "query": b"", "headers": [], "body": b""}
 
 
 class TestTestingHelpers:

@@ -136,7 +136,10 @@ async def test_redis_check_follows_a_real_server(redis_server: RedisServer) -> N
             assert 2 <= state.consecutive_failures
             down = await client.get("/readyz?verbose")
             assert 503 == down.status_code
-            assert "[-]redis failed: reason withheld" in down.text.splitlines()
+            assert (
+                "[-]redis failed: reason withheld (no token is configured)"
+                in down.text.splitlines()
+            )
 
             redis_server.start()
             await wait_for(lambda: state.up is True)
@@ -155,7 +158,9 @@ def chromium() -> str:
 async def test_dashboard_renders_the_live_tree(tmp_path: Path) -> None:
     """
     Headless Chromium loads the dashboard, which fetches /status and draws one row
-    per node with its state; the screenshot goes to docs/dashboard.png when asked.
+    per node with its state, the tree's own machinery marked as such, and a checks
+    panel (status, consecutive failures; no error text without the token); the
+    screenshot goes to docs/dashboard.png when asked.
     """
 
     async def beating() -> None:
@@ -166,6 +171,12 @@ async def test_dashboard_renders_the_live_tree(tmp_path: Path) -> None:
     async def flaky() -> None:
         await trio.sleep(0.05)
         raise ConnectionError("broker closed the connection")
+
+    async def payments_api() -> None:
+        raise ConnectionError("payments refused the key sk-live-123")
+
+    async def cache() -> checks.Observation:
+        return checks.Observation(value=0.004, unit="s")
 
     spec = Supervisor(
         name="shop",
@@ -187,8 +198,12 @@ async def test_dashboard_renders_the_live_tree(tmp_path: Path) -> None:
         if os.environ.get("SUPERVISOR_UPDATE_SCREENSHOT")
         else tmp_path / "dashboard.png"
     )
-    async with open_tree(spec, http="127.0.0.1:0") as tree:
-        await trio.sleep(0.2)  # let the broker crash once: a failure to show
+    health = [
+        Check(name="cache", fn=cache, interval=0.1),
+        Check(name="payments", fn=payments_api, interval=0.1, failure_threshold=2),
+    ]
+    async with open_tree(spec, http="127.0.0.1:0", checks=health) as tree:
+        await trio.sleep(0.3)  # the broker crashed once, payments failed: to show
         url = f"http://{tree.http_addresses[0]}/"
         flags = [
             chromium(),
@@ -207,7 +222,7 @@ async def test_dashboard_renders_the_live_tree(tmp_path: Path) -> None:
             [*flags, "--dump-dom", url], capture_stdout=True, capture_stderr=True
         )
         await trio.run_process(
-            [*flags, f"--screenshot={screenshot}", "--window-size=1100,360", url],
+            [*flags, f"--screenshot={screenshot}", "--window-size=1100,620", url],
             capture_stdout=True,
             capture_stderr=True,
         )
@@ -220,5 +235,14 @@ async def test_dashboard_renders_the_live_tree(tmp_path: Path) -> None:
     ):
         assert f'data-path="{path}" data-state="{state}"' in html
     assert "broker closed the connection" not in html  # no token: no exception text
+    for path in ("_system", "_system/http", "_system/check:cache"):
+        assert (
+            f'data-path="{path}" data-state="running" class="system" data-system="true"'
+            in html
+        )
+    assert '<tr data-check="cache" data-status="pass">' in html
+    assert '<tr data-check="payments" data-status="fail">' in html
+    assert '<td class="muted">withheld</td>' in html
+    assert "sk-live" not in html
     assert "live ok" in html
     assert screenshot.stat().st_size > 5_000

@@ -600,6 +600,7 @@ class TestStop:
                 "event": "child_unstopped",
                 "path": "root/s",
                 "shutdown": 2,
+                "reason": "shutdown",
                 "log_level": "error",
             }
         ] == unstopped

@@ -9,9 +9,10 @@ start/terminate/restart/delete child; `wait` moves time forward, stopping at
 every instant the model expects the tree to act by itself, so each backoff
 end, start and timeout is checked at its exact time. After every step the
 tree must agree with the model: which children exist and in which order,
-their states, start and restart counts, backoff deadlines and start times,
-the order children were stopped in, and whether (and when) the supervisor
-gave up on intensity.
+their states, start and restart counts (own, sweep and manual restarts told
+apart), the reason of their last exit, backoff deadlines and start times,
+count_children's specs and active, the order children were stopped in, and
+whether (and when) the supervisor gave up on intensity.
 """
 
 from __future__ import annotations
@@ -192,8 +193,16 @@ class TreeMachine(RuleBasedStateMachine):
         shown = None if gave_up else self._call(lambda: _sync(self._shown))
         expected = None if model.gave_up else model.rows()
         assert (gave_up, self.stops, shown) == (model.gave_up, model.stops, expected)
+        if not gave_up:
+            counted = self._call(lambda: _sync(self._counted, model))
+            assert counted == [(m.path, m.counts()) for m in model.models()]
         if gave_up:
             event("gave up on intensity")
+
+    def _counted(self, model: Model) -> list[tuple[str, tuple[int, int]]]:
+        """count_children's specs and active for every supervisor the model runs."""
+        counts = [(m.path, self.tree.count_children(m.path)) for m in model.models()]
+        return [(path, (c.specs, c.active)) for path, c in counts]
 
     def _shown(self) -> list[tuple[Any, ...]]:
         return [
@@ -201,7 +210,8 @@ class TreeMachine(RuleBasedStateMachine):
                 n.path,
                 n.state,
                 n.starts,
-                n.restarts,
+                (n.restarts, n.sweep_restarts, n.manual_restarts),
+                None if n.last_exit is None else str(n.last_exit.reason),
                 n.next_start_at,
                 n.started_at if n.state is State.RUNNING else None,
             )
