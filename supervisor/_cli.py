@@ -10,9 +10,13 @@ import argparse
 import gc
 import importlib
 import importlib.util
+import inspect
+import math
 import os
 import signal
 import sys
+import traceback
+import types
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -20,9 +24,9 @@ import structlog
 import trio
 
 from . import logging as supervisor_logging
-from ._errors import TooManyRestarts
-from ._http import HttpOptions, ShowDetails
-from ._spec import DynamicSupervisor, Supervisor, SupervisorSpec
+from ._errors import HttpBindError, SpecError, TooManyRestarts
+from ._http import HttpOptions, ShowDetails, parse_bind
+from ._spec import DynamicSupervisor, Supervisor, SupervisorSpec, is_async_callable
 from ._status_cli import status
 from ._tree import Tree
 from ._version import DISTRIBUTION, __version__
@@ -31,6 +35,7 @@ _log = structlog.get_logger("supervisor.cli")
 
 EXIT_GAVE_UP = 1
 EXIT_USAGE = 2
+EXIT_HTTP_BIND = 3  # --http cannot listen: in use, not a local address, unresolvable
 EXIT_INTERRUPTED = 130
 
 # Kubernetes' default grace period between SIGTERM and SIGKILL.
@@ -38,44 +43,118 @@ DEFAULT_STOP_TIMEOUT = 30.0
 
 
 class SpecLoadError(Exception):
-    """The spec named on the command line cannot be loaded."""
+    """
+    The spec named on the command line cannot be loaded.
+
+    *details* is the user's own traceback (their frames only), when their
+    code raised: an import, a syntax error, a factory or a `SpecError`.
+    """
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
 
 
 def load_spec(ref: str) -> SupervisorSpec:
     """
     Load ``module.path:NAME`` or ``path/to/file.py:NAME``.
 
-    NAME is a `Supervisor` / `DynamicSupervisor`, or a callable returning one.
+    NAME is a `Supervisor` / `DynamicSupervisor`, or a plain function
+    returning one. Modules are imported from `sys.path`; the command puts the
+    current directory first, as uvicorn and gunicorn do.
     """
     where, sep, attr = ref.rpartition(":")
     if not sep or not where or not attr:
         raise SpecLoadError(f"{ref!r}: expected MODULE:NAME or FILE.py:NAME")
-    if where.endswith(".py"):
-        path = Path(where)
-        if not path.is_file():
-            raise SpecLoadError(f"{ref!r}: no file {where}")
-        module_spec = importlib.util.spec_from_file_location(path.stem, path)
-        if module_spec is None or module_spec.loader is None:
-            raise SpecLoadError(f"{ref!r}: cannot load {where} as a module")
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[path.stem] = module
-        module_spec.loader.exec_module(module)
-    else:
-        try:
-            module = importlib.import_module(where)
-        except ImportError as exc:
-            raise SpecLoadError(f"{ref!r}: cannot import {where}: {exc}") from exc
+    module = _load_module(ref, where)
     try:
         obj = getattr(module, attr)
     except AttributeError:
         raise SpecLoadError(f"{ref!r}: {where} has no {attr!r}") from None
-    if callable(obj) and not isinstance(obj, Supervisor | DynamicSupervisor):
-        obj = obj()
-    if not isinstance(obj, Supervisor | DynamicSupervisor):
+    if is_async_callable(obj):
+        # Calling it would only make a coroutine (and a "never awaited" warning).
         raise SpecLoadError(
-            f"{ref!r}: is a {type(obj).__name__}, not a Supervisor spec"
+            f"{ref!r}: {attr} is an async function; name a spec, or a plain "
+            "function that returns one"
         )
+    if callable(obj) and not isinstance(obj, Supervisor | DynamicSupervisor):
+        try:
+            obj = obj()
+        except Exception as exc:
+            raise _user_error(ref, f"calling {attr}()", exc) from None
+    if inspect.iscoroutine(obj):
+        obj.close()
+        raise SpecLoadError(
+            f"{ref!r}: {attr}() returned a coroutine; name a spec, or a plain "
+            "function that returns one"
+        )
+    if not isinstance(obj, Supervisor | DynamicSupervisor):
+        kind = type(obj).__name__
+        article = "an" if kind[:1].lower() in "aeiou" else "a"
+        raise SpecLoadError(f"{ref!r}: is {article} {kind}, not a Supervisor spec")
     return obj
+
+
+def _load_module(ref: str, where: str) -> types.ModuleType:
+    if not where.endswith(".py"):
+        try:
+            return importlib.import_module(where)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not _is_prefix(exc.name, where):
+                raise _user_error(ref, f"importing {where}", exc) from None
+            raise SpecLoadError(
+                f"{ref!r}: cannot import {where}: {exc} (sys.path starts with "
+                f"{sys.path[0] or '.'!r}; run from the project directory or set PYTHONPATH)"
+            ) from None
+        except Exception as exc:
+            raise _user_error(ref, f"importing {where}", exc) from None
+    path = Path(where)
+    if not path.is_file():
+        raise SpecLoadError(f"{ref!r}: no file {where}")
+    module_spec = importlib.util.spec_from_file_location(path.stem, path)
+    if module_spec is None or module_spec.loader is None:
+        raise SpecLoadError(f"{ref!r}: cannot load {where} as a module")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[path.stem] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[path.stem]
+        raise _user_error(ref, f"loading {where}", exc) from None
+    return module
+
+
+def _is_prefix(name: str, dotted: str) -> bool:
+    """Is module *name* *dotted* itself or one of its parent packages?"""
+    return dotted == name or dotted.startswith(f"{name}.")
+
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+def _ours(filename: str) -> bool:
+    """A frame of this package, of the import machinery or of attrs' generated code."""
+    return (
+        filename.startswith(("<frozen importlib", "<attrs generated"))
+        or filename == importlib.__file__
+        or str(Path(filename).resolve().parent) == _PACKAGE_DIR
+    )
+
+
+def _user_error(ref: str, doing: str, exc: BaseException) -> SpecLoadError:
+    """A SpecLoadError carrying the traceback of the user's code, without our frames."""
+    shown = traceback.TracebackException.from_exception(exc)
+    link: traceback.TracebackException | None = shown
+    while link is not None:
+        link.stack = traceback.StackSummary.from_list(
+            [frame for frame in link.stack if not _ours(frame.filename)]
+        )
+        link = link.__cause__ or (
+            None if link.__suppress_context__ else link.__context__
+        )
+    return SpecLoadError(
+        f"{ref!r}: {doing} raised {type(exc).__name__}", "".join(shown.format())
+    )
 
 
 async def serve(
@@ -151,6 +230,30 @@ def _force(reason: str) -> None:
     os._exit(EXIT_INTERRUPTED)
 
 
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (0 < value < math.inf):
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number of seconds > 0, got {text!r}"
+        )
+    return value
+
+
+def _bind(text: str) -> str:
+    """An argparse type: HOST:PORT, as `HttpOptions` takes it."""
+    try:
+        parse_bind(text)
+    except SpecError as exc:
+        raise argparse.ArgumentTypeError(
+            "expected " + exc.problem.removeprefix("must be ")
+        ) from None
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # The description is the module docstring's summary line: plain text, no
     # markup, as --help prints it verbatim.
@@ -203,6 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     run_p.add_argument(
         "--http",
+        type=_bind,
         metavar="HOST:PORT",
         help="serve health, status, metrics and the dashboard (0.0.0.0:8080 in Kubernetes)",
     )
@@ -222,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     run_p.add_argument(
         "--stop-timeout",
-        type=float,
+        type=_seconds,
         default=DEFAULT_STOP_TIMEOUT,
         metavar="SECONDS",
         help="after SIGTERM/SIGINT, exit anyway (status 130) if the tree has not "
@@ -261,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     status_p.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=5.0,
         metavar="SECONDS",
         help="give up (exit 1) if the server has not answered within this time "
@@ -275,10 +379,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     supervisor_logging.configure(
         format=args.log_format, level=args.log_level, show_locals=args.log_locals
     )
+    if os.getcwd() not in sys.path:  # MODULE:NAME from the project directory
+        sys.path.insert(0, os.getcwd())
     try:
         spec = load_spec(args.spec)
     except SpecLoadError as exc:
         print(f"supervisor: {exc}", file=sys.stderr)
+        if exc.details:
+            print(exc.details, end="", file=sys.stderr)
         return EXIT_USAGE
     http = None
     if args.http:
@@ -292,6 +400,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TooManyRestarts as exc:
         _log.error("tree_gave_up", error=str(exc))
         return EXIT_GAVE_UP
+    except HttpBindError as exc:
+        print(f"supervisor: {exc}", file=sys.stderr)
+        return EXIT_HTTP_BIND
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     return 0

@@ -10,6 +10,7 @@ Every error the library raises on purpose.
     ├── TooManyChildren                  a dynamic supervisor is at max_children
     ├── NotSupported                     a call that makes no sense for that node kind
     ├── TreeNotRunning                   a control call after the tree has stopped
+    ├── HttpBindError                    the HTTP server cannot listen on its address
     ├── BadCheckResult (TypeError)       a check returned neither None nor a valid Observation
     └── NotInChild (RuntimeError)        a child-only call made outside a supervised child
 """
@@ -89,6 +90,21 @@ class NotSupported(SupervisorError):
 
 class TreeNotRunning(SupervisorError):
     """The tree has stopped (or is stopping); it takes no control calls."""
+
+
+class HttpBindError(SupervisorError):
+    """
+    The HTTP server cannot listen on *address* (in use, not a local address,
+    a host that does not resolve). Raised by `supervisor.run` and
+    `supervisor.open_tree` before any child starts: a listener that cannot
+    bind is a configuration error, not a flaky child to retry.
+    """
+
+    def __init__(self, address: str, error: OSError) -> None:
+        self.address = address
+        #: The OSError (or socket.gaierror) the bind raised.
+        self.error = error
+        super().__init__(f"cannot serve HTTP on {address}: {error}")
 
 
 class BadCheckResult(SupervisorError, TypeError):

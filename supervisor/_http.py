@@ -19,7 +19,9 @@ from __future__ import annotations
 import enum
 import functools
 import hmac
+import ipaddress
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -45,7 +47,7 @@ from ._errors import (
 )
 from ._log import get_logger
 from ._metrics import TreeCollector, registry_for
-from ._safe import safe_str
+from ._safe import safe_repr, safe_str
 from ._snapshot import TreeSnapshot
 
 if TYPE_CHECKING:
@@ -58,6 +60,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _MAX_BODY = 64 * 1024
+_MAX_NESTING = 32  # levels of arrays and objects in a control call's JSON body
 _SNAPSHOT_TTL = 1.0  # seconds a snapshot is reused while the tree's version holds
 _HEALTH_JSON = "application/health+json"
 _NO_STORE = [(b"cache-control", b"no-store")]
@@ -74,17 +77,58 @@ class ShowDetails(enum.Enum):
     ALWAYS = "always"  # only on a trusted network
 
 
+def parse_bind(bind: object) -> tuple[str, int]:
+    """
+    ``HOST:PORT`` as (host, port): ``127.0.0.1:8080``, ``localhost:8080``,
+    ``[::1]:8080``, ``0.0.0.0:8080`` (every interface). The host is required;
+    the port is 1-65535, or 0 for a free port chosen by the system (see
+    `Tree.http_addresses`). Raises `SpecError` (field ``bind``) otherwise.
+    """
+    if not isinstance(bind, str):
+        raise SpecError(
+            "http", "bind", f"must be a 'HOST:PORT' string, got {safe_repr(bind)}"
+        )
+    host, sep, port_text = bind.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            host = ""
+    elif ":" in host or "[" in host or "]" in host:
+        host = ""  # an IPv6 address goes in brackets: [::1]:8080
+    if (
+        not sep
+        or not host
+        or any(c.isspace() or c in "/[]" for c in host)
+        or not (port_text.isascii() and port_text.isdigit())
+        or int(port_text) > 65535
+    ):
+        raise SpecError(
+            "http",
+            "bind",
+            "must be HOST:PORT with a port from 1 to 65535 (0: any free port), "
+            f"e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080; got {bind!r}",
+        )
+    return host, int(port_text)
+
+
+def _check_bind(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    parse_bind(value)
+
+
 @attrs.frozen(kw_only=True)
 class HttpOptions:
     """
     How the tree serves HTTP.
 
-    *bind* defaults to loopback. In Kubernetes the kubelet probes the pod's IP,
-    so there bind ``0.0.0.0:8080``. Control calls (POST) are off unless *token*
-    is set; callers then send ``Authorization: Bearer <token>``.
+    *bind* is ``HOST:PORT`` (see `parse_bind`) and defaults to loopback. In
+    Kubernetes the kubelet probes the pod's IP, so there bind
+    ``0.0.0.0:8080``. Control calls (POST) are off unless *token* is set;
+    callers then send ``Authorization: Bearer <token>``.
     """
 
-    bind: str = "127.0.0.1:8080"
+    bind: str = attrs.field(default="127.0.0.1:8080", validator=_check_bind)
     token: str | None = attrs.field(default=None, repr=False)
     show_details: ShowDetails = ShowDetails.WHEN_AUTHORIZED
 
@@ -214,8 +258,15 @@ class HealthApp:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
             return
+        if scope["type"] == "websocket":
+            # Nothing here speaks WebSocket: refuse the upgrade (the server
+            # answers the handshake with 403, as the ASGI spec says).
+            message = await receive()
+            if message["type"] == "websocket.connect":
+                await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] != "http":
-            return  # websockets and the like: nothing to serve
+            return  # nothing else to serve
         try:
             status, headers, body = await self._route(scope, receive)
         except _BadRequest as exc:
@@ -495,10 +546,12 @@ async def _start(tree: Tree, target: str, body: bytes) -> str:
     if tree.is_dynamic_supervisor(target):
         try:
             data = json.loads(body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             raise _BadRequest(
                 400, 'the body must be JSON: {"args": [...], "name": ...}'
             ) from None
+        if _nesting(data) > _MAX_NESTING:
+            raise _BadRequest(400, f"the body nests over {_MAX_NESTING} levels deep")
         if not isinstance(data, dict) or not isinstance(data.get("args", []), list):
             raise _BadRequest(400, "the body must be a JSON object with a list 'args'")
         name = data.get("name")
@@ -632,9 +685,47 @@ def _iso(wall: float) -> str:
 
 
 def _dumps(data: Any) -> bytes:
-    return json.dumps(
-        data, separators=(",", ":"), allow_nan=False, default=safe_str
-    ).encode()
+    """Strict JSON; a non-finite float (never valid JSON) is served as ``null``."""
+    try:
+        text = json.dumps(
+            data, separators=(",", ":"), allow_nan=False, default=safe_str
+        )
+    except ValueError:  # "Out of range float values are not JSON compliant"
+        text = json.dumps(
+            _finite(data), separators=(",", ":"), allow_nan=False, default=safe_str
+        )
+    return text.encode()
+
+
+def _nesting(data: Any) -> int:
+    """How deep arrays and objects nest in parsed JSON *data* (no recursion)."""
+    deepest = 0
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
+    return deepest
+
+
+def _finite(data: Any) -> Any:
+    """A copy of *data* with every inf and nan float replaced by None (no recursion)."""
+    root: list[Any] = [data]
+    stack: list[tuple[Any, Any]] = [(root, 0)]
+    while stack:
+        holder, key = stack.pop()
+        value = holder[key]
+        if isinstance(value, float) and not math.isfinite(value):
+            holder[key] = None
+        elif isinstance(value, dict):
+            holder[key] = mapping = dict(value)
+            stack.extend((mapping, k) for k in mapping)
+        elif isinstance(value, list | tuple):
+            holder[key] = items = list(value)
+            stack.extend((items, i) for i in range(len(items)))
+    return root[0]
 
 
 @functools.cache

@@ -72,6 +72,7 @@ from ._slot import (
 )
 from ._snapshot import ExitInfo, Reason, State
 from ._spec import (
+    MAX_DEPTH,
     AutoShutdown,
     Child,
     DynamicSupervisor,
@@ -79,6 +80,7 @@ from ._spec import (
     Strategy,
     Supervisor,
     SupervisorSpec,
+    check_arguments,
 )
 
 if TYPE_CHECKING:
@@ -885,7 +887,9 @@ class Node:
         if name is None:
             name = self._next_dynamic_name(template.name)
         if isinstance(template, Child):
-            return attrs.evolve(template, name=name, args=(*template.args, *args))
+            child = attrs.evolve(template, name=name, args=(*template.args, *args))
+            check_arguments(child, f"{self.path}/{name}")
+            return child
         if args:
             raise SpecError(
                 self.path, "args", "cannot be given: the template is a Supervisor"
@@ -910,6 +914,15 @@ class Node:
                 self.path,
                 "spec",
                 f"must be a Child, Supervisor or DynamicSupervisor, got {safe_repr(spec)}",
+            )
+        if isinstance(spec, Child):
+            check_arguments(spec, f"{self.path}/{spec.name}")
+        depth = self.path.count("/") + 1 + spec.depth
+        if depth > MAX_DEPTH:
+            raise SpecError(
+                f"{self.path}/{spec.name}",
+                "spec",
+                f"would make the tree {depth} levels deep; at most {MAX_DEPTH} are supported",
             )
         if spec.significant and owner.auto_shutdown is AutoShutdown.NEVER:
             raise SpecError(

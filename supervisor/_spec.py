@@ -13,6 +13,7 @@ import functools
 import inspect
 import math
 import types
+import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias, cast
 
@@ -79,6 +80,13 @@ def _number(
                 attribute.name,
                 f"must be a number, got {safe_repr(value)}",
             )
+        if math.isinf(value):
+            bound = " (None means no bound)" if optional else ""
+            raise SpecError(
+                _path(instance),
+                attribute.name,
+                f"must be a finite number{bound}, got {value!r}",
+            )
         ok = value >= minimum if inclusive else value > minimum
         if not ok or math.isnan(value):
             op = ">=" if inclusive else ">"
@@ -104,10 +112,42 @@ def _check_name(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> N
             attribute.name,
             f"must be a non-empty string, got {safe_repr(value)}",
         )
+    problem = _hostile_name(value)
+    if problem:
+        raise SpecError(repr(value), attribute.name, problem)
     if "/" in value:
         raise SpecError(
             value, attribute.name, "must not contain '/' (it separates tree paths)"
         )
+
+
+MAX_NAME_LENGTH = 255  # a file name's limit on common file systems
+
+# Unicode categories refused in names: control and format characters (CR, LF,
+# NUL, bidi overrides, zero-width joiners), surrogates, private-use and
+# unassigned code points, and line/paragraph separators. Names end up in
+# log lines, metric labels, URLs and file paths; none of these belong there.
+_HOSTILE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def _hostile_name(value: str) -> str | None:
+    """Why *value* cannot be a node or check name, or None."""
+    if len(value) > MAX_NAME_LENGTH:
+        return f"must be at most {MAX_NAME_LENGTH} characters, got {len(value)}"
+    if value in (".", ".."):
+        return f"must not be {value!r} (it means a directory in paths and URLs)"
+    if "\\" in value:
+        return "must not contain '\\' (a path separator on Windows)"
+    if value != value.strip():
+        return "must not start or end with whitespace"
+    for char in value:
+        category = unicodedata.category(char)
+        if category in _HOSTILE_CATEGORIES or (category == "Zs" and char != " "):
+            return (
+                f"must not contain control, format or separator characters "
+                f"(found U+{ord(char):04X})"
+            )
+    return None
 
 
 def _check_enum(
@@ -187,6 +227,60 @@ def _takes_task_status(fn: Callable[..., object]) -> bool:
 
 def _frozen_mapping(value: Mapping[str, object] | None) -> Mapping[str, object]:
     return types.MappingProxyType(dict(value or {}))
+
+
+def _args_tuple(value: Any) -> Any:
+    # A str is iterable: tuple("orders") would pass six one-letter arguments.
+    # Anything but a list or tuple is left as given, for _check_args to refuse.
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
+def _check_args(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, tuple):
+        hint = f"; for one argument write args=({safe_repr(value)},)"
+        raise SpecError(
+            _path(instance),
+            attribute.name,
+            f"must be a tuple or list of positional arguments, got {safe_repr(value)}{hint}",
+        )
+
+
+def check_arguments(child: Child, path: str, *, complete: bool = True) -> None:
+    """
+    Refuse a child whose *args* and *kwargs* do not bind to its target's
+    signature (with ``task_status`` when the target takes it): such a child
+    could only crash with a TypeError on every start, for ever. With
+    *complete* False, missing arguments are allowed (a dynamic supervisor's
+    template gets the rest from `Tree.start_child`). Targets without a
+    signature (some builtins) are not checked.
+    """
+    try:
+        signature = inspect.signature(child.target)
+    except (TypeError, ValueError):
+        return
+    kwargs = dict(child.kwargs)
+    if "task_status" in kwargs:
+        raise SpecError(
+            path, "kwargs", "must not hold 'task_status'; the supervisor passes it"
+        )
+    if child.takes_task_status:
+        kwargs["task_status"] = None
+    bind = signature.bind if complete else signature.bind_partial
+    try:
+        bind(*child.args, **kwargs)
+    except TypeError as exc:
+        field = "kwargs" if "keyword" in str(exc) else "args"
+        name = getattr(child.target, "__qualname__", type(child.target).__name__)
+        bare = signature.replace(
+            parameters=[
+                p.replace(annotation=inspect.Parameter.empty)
+                for p in signature.parameters.values()
+            ],
+            return_annotation=inspect.Signature.empty,
+        )
+        raise SpecError(
+            path, field, f"do not match the target {name}{bare}: {exc}"
+        ) from None
 
 
 # ---- specs ------------------------------------------------------------------
@@ -276,7 +370,9 @@ class Child:
 
     name: str = attrs.field(validator=_check_name)
     target: Callable[..., Any] = attrs.field(validator=_check_target)
-    args: tuple[Any, ...] = attrs.field(default=(), converter=tuple)
+    args: tuple[Any, ...] = attrs.field(
+        default=(), converter=_args_tuple, validator=_check_args
+    )
     kwargs: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
     restart: Restart = attrs.field(
         default=Restart.PERMANENT, validator=_check_enum(Restart)
@@ -289,10 +385,14 @@ class Child:
     significant: bool = attrs.field(default=False, validator=_check_bool)
     graceful_stop: bool = attrs.field(default=False, validator=_check_bool)
     takes_task_status: bool = attrs.field(init=False, eq=False, repr=False)
+    #: Levels of the subtree this spec describes (a worker is one).
+    depth: int = attrs.field(init=False, default=1, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         _check_restart_significance(self)
         object.__setattr__(self, "takes_task_status", _takes_task_status(self.target))
+        # Complete once the child is placed in a supervisor (see check_arguments).
+        check_arguments(self, self.name, complete=False)
 
 
 def _children_tuple(value: object) -> tuple[NodeSpec, ...]:
@@ -336,6 +436,7 @@ class Supervisor:
         default=None, validator=_positive(optional=True)
     )
     significant: bool = attrs.field(default=False, validator=_check_bool)
+    depth: int = attrs.field(init=False, default=1, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         _check_restart_significance(self)
@@ -354,6 +455,8 @@ class Supervisor:
                     "is used by two siblings; names must be unique",
                 )
             seen.add(child.name)
+            if isinstance(child, Child):
+                check_arguments(child, f"{self.name}/{child.name}")
             if child.significant and self.auto_shutdown is AutoShutdown.NEVER:
                 raise SpecError(
                     f"{self.name}/{child.name}",
@@ -361,6 +464,9 @@ class Supervisor:
                     "needs its supervisor's auto_shutdown to be ANY_SIGNIFICANT or "
                     "ALL_SIGNIFICANT (with NEVER it would mean nothing)",
                 )
+        depth = 1 + max((child.depth for child in self.children), default=0)
+        _check_depth(self.name, depth)
+        object.__setattr__(self, "depth", depth)
 
 
 @attrs.frozen(kw_only=True)
@@ -390,6 +496,7 @@ class DynamicSupervisor:
         default=None, validator=_positive(optional=True)
     )
     significant: bool = attrs.field(default=False, validator=_check_bool)
+    depth: int = attrs.field(init=False, default=1, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.template, Child | Supervisor):
@@ -405,6 +512,26 @@ class DynamicSupervisor:
                 "is not supported in a dynamic supervisor's template",
             )
         _check_restart_significance(self)
+        _check_depth(self.name, 1 + self.template.depth)
+        object.__setattr__(self, "depth", 1 + self.template.depth)
+
+
+MAX_DEPTH = 100
+"""
+The deepest tree supported, in levels (the root is one, its children two).
+Real trees are a handful of levels deep; the bound keeps every walk over a
+tree (snapshots, /status, /metrics, the probes) far from Python's recursion
+limit.
+"""
+
+
+def _check_depth(path: str, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise SpecError(
+            path,
+            "children",
+            f"nest {depth} levels deep; a tree may be at most {MAX_DEPTH} levels deep",
+        )
 
 
 NodeSpec: TypeAlias = Child | Supervisor | DynamicSupervisor

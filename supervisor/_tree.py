@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
+import os
+import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +22,7 @@ from ._checks import Check, CheckState, run_check
 from ._errors import (
     ChildLookupError,
     ChildRunning,
+    HttpBindError,
     NotSupported,
     SpecError,
     TooManyRestarts,
@@ -26,7 +30,7 @@ from ._errors import (
 )
 from ._health import TreeFacts, not_ready
 from ._heartbeat import beat_clock
-from ._http import HealthApp, HttpOptions, ShowDetails
+from ._http import HealthApp, HttpOptions, ShowDetails, parse_bind
 from ._log import get_logger
 from ._loopwatch import UNWATCHED, EventLoopHealth, LoopWatch
 from ._node import Node
@@ -50,7 +54,48 @@ _log = get_logger("supervisor.http")
 def _http_options(http: str | HttpOptions | None) -> HttpOptions | None:
     if http is None or isinstance(http, HttpOptions):
         return http
+    if not isinstance(http, str):
+        raise SpecError(
+            "http",
+            "http",
+            f"must be 'HOST:PORT', HttpOptions or None, got {safe_repr(http)}",
+        )
     return HttpOptions(bind=http)
+
+
+# Connection bounds of the HTTP server (hypercorn's Config), so that anonymous
+# clients cannot crowd out the kubelet's probes (benchmarks/bench_idle_clients.py).
+# A connection without a complete request, or idle between requests, is closed
+# after HTTP_KEEP_ALIVE seconds; one whose request body stalls after
+# HTTP_READ_TIMEOUT. A burst of connects while the loop is busy queues in a deep
+# backlog instead of dropping the probe's SYN (retried after 1 s: the kubelet's
+# default timeout; hypercorn's default backlog is 100).
+HTTP_READ_TIMEOUT = 10
+HTTP_KEEP_ALIVE = 5.0
+HTTP_BACKLOG = 1024
+HTTP_MAX_HEADER_BYTES = 8 * 1024
+
+
+async def _listen(options: HttpOptions) -> socket.socket:
+    """The HTTP listener, bound once per run; a failure is `HttpBindError`."""
+    host, port = parse_bind(options.bind)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        infos = await trio.socket.getaddrinfo(
+            host, port, family=family, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+            sock.listen(HTTP_BACKLOG)
+        except BaseException:
+            sock.close()
+            raise
+    except OSError as exc:  # socket.gaierror too: a host that does not resolve
+        raise HttpBindError(options.bind, exc) from None
+    return sock
 
 
 def _unique_checks(checks: Sequence[Check]) -> list[Check]:
@@ -71,12 +116,22 @@ def _unique_checks(checks: Sequence[Check]) -> list[Check]:
 async def _serve_http(
     tree: Tree,
     app: HealthApp,
-    bind: str,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """The HTTP child: hypercorn's trio server for *app*, inside the tree's run."""
+    """
+    The HTTP child: hypercorn's trio server for *app*, inside the tree's run,
+    on a copy of the listener the run bound (a restart keeps the port).
+    """
+    listener = tree._http_listener
+    if listener is None:
+        raise RuntimeError("the HTTP listener is closed")  # the run is ending
     config = hypercorn.config.Config()
-    config.bind = [bind]
+    # hypercorn owns (and closes) the duplicate; the run keeps the original.
+    config.bind = [f"fd://{os.dup(listener.fileno())}"]
+    config.backlog = HTTP_BACKLOG
+    config.read_timeout = HTTP_READ_TIMEOUT
+    config.keep_alive_timeout = HTTP_KEEP_ALIVE
+    config.h11_max_incomplete_size = HTTP_MAX_HEADER_BYTES
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")  # the application decides
     config.graceful_timeout = 1.0
@@ -165,12 +220,15 @@ class Tree:
                 "must be a Supervisor or DynamicSupervisor at the root",
             )
         if loop_block_threshold is not None and not (
-            isinstance(loop_block_threshold, int | float) and loop_block_threshold > 0
+            isinstance(loop_block_threshold, int | float)
+            and not isinstance(loop_block_threshold, bool)
+            and 0 < loop_block_threshold < math.inf
         ):
             raise SpecError(
                 spec.name,
                 "loop_block_threshold",
-                f"must be > 0 seconds or None, got {safe_repr(loop_block_threshold)}",
+                "must be > 0 seconds (a finite number) or None (not watched), "
+                f"got {safe_repr(loop_block_threshold)}",
             )
         self._spec = spec
         self._loopwatch = (
@@ -196,6 +254,9 @@ class Tree:
         self._checks = [CheckState(check=c) for c in _unique_checks(checks)]
         #: Where the HTTP server listens once started ("127.0.0.1:8080").
         self.http_addresses: list[str] = []
+        self._http = http
+        #: The HTTP server's listening socket while the tree runs.
+        self._http_listener: socket.socket | None = None
         self._system = self._system_node(http) if http or self._checks else None
         self._root = Node(spec, spec.name, self, owns_watchdog=self._system is None)
         self._root_slot.node = self._root
@@ -225,6 +286,23 @@ class Tree:
         self._root.begin_close()
 
     async def _run_root(
+        self, task_status: StartedHandle = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """
+        Bind the HTTP listener, then run the tree. An address that cannot be
+        bound fails the run at once (`HttpBindError`), before any child starts.
+        """
+        if self._http is None:
+            await self._run_system_and_root(task_status)
+            return
+        self._http_listener = await _listen(self._http)
+        try:
+            await self._run_system_and_root(task_status)
+        finally:
+            self._http_listener.close()
+            self._http_listener = None
+
+    async def _run_system_and_root(
         self, task_status: StartedHandle = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Run the system node (HTTP server, checks) around the user's root."""
@@ -277,7 +355,7 @@ class Tree:
             children.append(
                 Child(
                     name="http",
-                    target=functools.partial(_serve_http, self, app, http.bind),
+                    target=functools.partial(_serve_http, self, app),
                     shutdown=2,
                 )
             )

@@ -739,7 +739,7 @@ async def test_probes_show_check_values_that_change_without_a_verdict_change() -
         return None
 
     state = CheckState(Check(name="queue", fn=gauge, feeds=Feeds.READINESS))
-    spec = Supervisor(name="root", children=[Child(name="w", target=worker)])
+    spec = Supervisor(name="root", children=[Child(name="w", target=worker, args=(0,))])
     async with open_tree(spec, loop_block_threshold=None) as tree:
         app = HealthApp(tree, checks=lambda: [state])
         seen = []
@@ -770,7 +770,7 @@ async def test_a_passing_checks_message_is_shown_with_details() -> None:
 
     state = CheckState(Check(name="rss", fn=gauge, feeds=Feeds.READINESS))
     state.record(0.0, Observation(message="rss: not measurable here"), None)
-    spec = Supervisor(name="root", children=[Child(name="w", target=worker)])
+    spec = Supervisor(name="root", children=[Child(name="w", target=worker, args=(0,))])
     request = {
         "method": "GET",
         "path": "/readyz",
@@ -794,7 +794,7 @@ async def test_status_rendering_counts_against_the_rebuild_rate_limit() -> None:
     snapshot): both count, so a poller cannot keep the tree busy describing
     itself more than a tenth of the time.
     """
-    spec = Supervisor(name="root", children=[Child(name="w", target=worker)])
+    spec = Supervisor(name="root", children=[Child(name="w", target=worker, args=(0,))])
     async with open_tree(spec, loop_block_threshold=None) as tree:
         app = HealthApp(tree)
         before = app._current().min_age  # the snapshot alone

@@ -186,7 +186,6 @@ class TestChild:
         ("field", "value"),
         [
             ("shutdown", 0.001),
-            ("shutdown", math.inf),
             ("start_timeout", 1),
             ("heartbeat_timeout", 0.5),
             ("heartbeat_timeout", None),
