@@ -350,3 +350,147 @@ class TestWatchdogBounds:
 
             assert 1 == watchdog.pending
             assert len(watchdog._heap) < 2100  # pruned each time dead > live and > 1024
+
+
+def stalling(clock: trio.testing.MockClock, at: float, seconds: float) -> Any:
+    """
+    A child that blocks the loop for *seconds* at *at*: the MockClock jumps
+    inside one task step, as the real clock moves during a ``time.sleep``.
+    """
+
+    async def child() -> None:
+        await trio.sleep_until(at)
+        clock.jump(seconds)
+        await trio.sleep_forever()
+
+    return child
+
+
+class TestLoopStalls:
+    """Time during which the loop could not run does not count against any timer."""
+
+    async def test_beating_children_survive_a_stall_longer_than_their_timeout(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """
+        20 children beating every 0.1 s (timeout 1 s) and a 1.5 s stall: none is
+        declared hung. Each beats one step after its sleep ends, so trio's random
+        batch order cannot hide a watchdog that judges before the children ran.
+        """
+
+        async def worker() -> None:
+            while True:
+                heartbeat()
+                await trio.sleep(0.1)
+                await trio.lowlevel.checkpoint()
+
+        spec = Supervisor(
+            name="root",
+            children=[
+                *(
+                    Child(name=f"w{i}", target=worker, heartbeat_timeout=1)
+                    for i in range(20)
+                ),
+                Child(name="stall", target=stalling(autojump_clock, 0.55, 1.5)),
+            ],
+        )
+        with structlog.testing.capture_logs() as logs:
+            async with open_tree(spec) as tree:
+                await trio.sleep(10)
+                snap = tree.snapshot()
+                watchdog = tree.watchdog
+
+        assert [] == [e for e in logs if e["event"] == "child_hung"]
+        assert {1} == {snap.node(f"root/w{i}").starts for i in range(20)}
+        # Measured to within a tick of the watchdog (0.1 s) below its real length.
+        assert 1 == watchdog.stalls
+        assert 1.4 <= watchdog.stalled <= 1.5
+
+    async def test_a_hung_child_is_found_with_the_stall_not_counted(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """
+        A child that never beats (timeout 1 s, started at 0) and a 2 s stall at
+        0.5: it is cancelled once 1 s of loop time has passed, at 3.0 (to within
+        the watchdog's 0.1 s tick), not as soon as the loop runs again at 2.5.
+        """
+        spec = Supervisor(
+            name="root",
+            backoff=Backoff(initial=100, max=100, jitter=Jitter.NONE),
+            children=[
+                Child(name="stall", target=stalling(autojump_clock, 0.5, 2.0)),
+                Child(name="h", target=trio.sleep_forever, heartbeat_timeout=1),
+            ],
+        )
+        async with open_tree(spec) as tree:
+            await trio.sleep_until(2.85)
+            before = tree.snapshot().node("root/h")
+            await trio.sleep_until(3.05)
+            after = tree.snapshot().node("root/h")
+
+        assert (0, State.RUNNING) == (before.missed_heartbeats, before.state)
+        assert 1 == after.missed_heartbeats
+        assert after.last_exit is not None
+        assert Reason.HEARTBEAT_TIMEOUT == after.last_exit.reason
+        assert 2.9 <= after.last_exit.time <= 3.0
+
+    async def test_a_stall_does_not_count_against_a_start_timeout(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """
+        A start needing 0.95 s of loop time (start_timeout 1 s) with a 1.5 s stall
+        in the middle: it starts, at 2.05 (its sleeps end at 2.0, then 0.05 s).
+        """
+
+        async def slow_start(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+            await trio.sleep(0.9)  # ends during the stall
+            await trio.sleep(0.05)  # needs the loop once more
+            task_status.started()
+            await trio.sleep_forever()
+
+        spec = Supervisor(
+            name="root",
+            children=[
+                Child(name="stall", target=stalling(autojump_clock, 0.5, 1.5)),
+                Child(name="s", target=slow_start, start_timeout=1),
+            ],
+        )
+        with structlog.testing.capture_logs() as logs:
+            async with open_tree(spec) as tree:
+                await trio.sleep(5)
+                node = tree.snapshot().node("root/s")
+
+        assert (State.RUNNING, 1, None) == (node.state, node.starts, node.last_exit)
+        assert 2.05 == pytest.approx(node.started_at)
+        assert [] == [e for e in logs if e["event"] == "child_crashed"]
+
+    async def test_a_stall_does_not_count_against_a_stop_bound(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """
+        A cleanup needing 0.6 s of loop time (shutdown 1 s) with a 1.5 s stall in
+        the middle of it: the child stops, and is never reported unstopped.
+        """
+
+        async def slow_cleanup() -> None:
+            try:
+                await trio.sleep_forever()
+            finally:
+                with trio.CancelScope(shield=True):
+                    await trio.sleep(0.3)
+                    autojump_clock.jump(1.5)
+                    await trio.sleep(0.3)
+
+        spec = Supervisor(
+            name="root", children=[Child(name="c", target=slow_cleanup, shutdown=1)]
+        )
+        with structlog.testing.capture_logs() as logs:
+            async with open_tree(spec) as tree:
+                await trio.sleep(1)
+                await tree.terminate_child("root/c")
+                node = tree.snapshot().node("root/c")
+
+        assert [] == [e for e in logs if e["event"] == "child_unstopped"]
+        assert node.last_exit is not None
+        # Stopped at 1; 0.3 + 1.5 (the stall) + 0.3 later it has cleaned up.
+        assert (State.STOPPED, 3.1) == (node.state, pytest.approx(node.last_exit.time))
