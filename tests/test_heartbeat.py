@@ -494,3 +494,106 @@ class TestLoopStalls:
         assert node.last_exit is not None
         # Stopped at 1; 0.3 + 1.5 (the stall) + 0.3 later it has cleaned up.
         assert (State.STOPPED, 3.1) == (node.state, pytest.approx(node.last_exit.time))
+
+
+class TestBeatsOutliveNothing:
+    """A beat counts only while the incarnation it belongs to runs."""
+
+    async def test_a_task_left_in_an_outside_nursery_cannot_beat_on(
+        self, autojump_clock: Any
+    ) -> None:
+        """
+        A child spawns a beater into a nursery it does not own and returns at
+        0.55: the beater's beats count until then; its next one raises
+        NotInChild naming the child. The next incarnation, which never beats,
+        is found hung at its own timeout: the old task keeps nothing alive.
+        """
+        beats: list[float] = []
+        errors: list[tuple[float, str]] = []
+        incarnations: list[float] = []
+
+        async def beater() -> None:
+            try:
+                while trio.current_time() < 5:  # bounded: the test fails, never hangs
+                    heartbeat()
+                    beats.append(trio.current_time())
+                    await trio.sleep(0.1)
+            except supervisor.NotInChild as exc:
+                errors.append((trio.current_time(), str(exc)))
+
+        async with trio.open_nursery() as outside:
+
+            async def child() -> None:
+                incarnations.append(trio.current_time())
+                if len(incarnations) == 1:
+                    outside.start_soon(beater)
+                    await trio.sleep(0.55)
+                    return
+                await trio.sleep_forever()
+
+            spec = Supervisor(
+                name="root",
+                backoff=EXACT,
+                children=[
+                    Child(
+                        name="c",
+                        target=child,
+                        restart=supervisor.Restart.PERMANENT,
+                        heartbeat_timeout=1,
+                    )
+                ],
+            )
+            async with open_tree(spec) as tree:
+                await trio.sleep(3)
+                node = tree.snapshot().node("root/c")
+
+        assert [0.0, 0.1, 0.2, 0.3, 0.4, 0.5] == pytest.approx(beats)
+        assert 1 == len(errors)
+        assert 0.6 == pytest.approx(errors[0][0])
+        assert "root/c's incarnation has ended" in errors[0][1]
+        # Returned at 0.55, restarted after 1 s, hung 1 s later at 2.55.
+        assert [0.0, 1.55] == pytest.approx(incarnations)
+        assert 1 == node.missed_heartbeats
+
+    async def test_stop_requested_from_a_task_that_outlived_its_child(
+        self, autojump_clock: Any
+    ) -> None:
+        """
+        stop_requested() from such a task is NotInChild too, not a stale event
+        or a misleading NotSupported.
+        """
+        outcome: list[BaseException | trio.Event] = []
+        done = trio.Event()
+
+        async def late_asker(task_status: Any) -> None:
+            task_status.started()
+            await trio.sleep(1)
+            try:
+                outcome.append(supervisor.stop_requested())
+            except Exception as exc:  # the outcome is the point
+                outcome.append(exc)
+            done.set()
+
+        async with trio.open_nursery() as outside:
+
+            async def child() -> None:
+                assert not supervisor.stop_requested().is_set()  # in the child: fine
+                await outside.start(late_asker)
+
+            spec = Supervisor(
+                name="root",
+                children=[
+                    Child(
+                        name="g",
+                        target=child,
+                        graceful_stop=True,
+                        restart=supervisor.Restart.TEMPORARY,
+                    )
+                ],
+            )
+            async with open_tree(spec):
+                await done.wait()
+
+        assert 1 == len(outcome)
+        assert isinstance(outcome[0], supervisor.NotInChild)
+        assert "root/g's incarnation has ended" in str(outcome[0])
