@@ -21,7 +21,9 @@ stall the watchdog
 
 * adds the time it overslept to its stall total; each timer carries the total
   of when its due time was set, and before it may fire it is postponed by
-  what the total grew since (once: the postponed entry carries the new total);
+  what the total grew since (once: the postponed entry carries the new total).
+  A timer set after the block but before the watchdog ran (a task ahead of it
+  in the batch) already carries the stall;
 * judges nothing before every task has run: it waits until all tasks are
   blocked again (trio's idle detection), at most as long as it overslept. The
   children's sleeps ended during the block too, so they are runnable in the
@@ -31,6 +33,11 @@ stall the watchdog
 Under sustained overload (every wake late) that wait is as long as the
 lateness credited, so timers still advance at half speed or better: a hung
 child is found later, never not at all.
+
+Not under a `trio.testing.MockClock`: there time moves when the test says,
+and ``clock.jump()`` means time passing, as trio documents it (a test jumps
+past a heartbeat timeout to see the child found hung). Tests of the stall
+logic make `detects_stalls` say yes, and jump from inside a task.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from collections.abc import Callable
 from typing import Any
 
 import trio
+import trio.testing
 from trio.testing import wait_all_tasks_blocked
 
 _PRUNE_MIN = 1024  # below this many entries dead ones are cheaper to keep
@@ -51,6 +59,11 @@ _PRUNE_MIN = 1024  # below this many entries dead ones are cheaper to keep
 STALL = 0.05
 #: Longest sleep of the watchdog while a timer is pending.
 TICK = 0.1
+
+
+def detects_stalls(clock: trio.abc.Clock) -> bool:
+    """Whether a late wake on *clock* is a stall: on any clock but a MockClock."""
+    return not isinstance(clock, trio.testing.MockClock)
 
 
 class Timer:
@@ -74,8 +87,10 @@ class Timer:
 class Watchdog:
     """The timer heap of one tree and the task that serves it."""
 
-    def __init__(self, now: Callable[[], float]) -> None:
+    def __init__(self, now: Callable[[], float], *, detect_stalls: bool) -> None:
         self._now = now
+        #: Credit the loop's stalls to the timers (see the module doc).
+        self.detect_stalls = detect_stalls
         self._heap: list[tuple[float, int, Timer]] = []
         self._seq = 0
         self._dead = 0
@@ -87,12 +102,15 @@ class Watchdog:
         self.stalled = 0.0
         #: Stalls found (wakes later than STALL past their deadline).
         self.stalls = 0
+        # When the running task began its sleep, while it sleeps detecting stalls.
+        self._slept_from: float | None = None
 
     def call_at(
         self, at: float, fn: Callable[[Any, float], float | None], arg: Any
     ) -> Timer:
         """Call ``fn(arg, now)`` at trio time *at* (or soon after)."""
-        timer = Timer(fn, arg, self.stalled)
+        # Set after a stall the watchdog has not woken up to yet: not postponed by it.
+        timer = Timer(fn, arg, self.stalled + self._overslept())
         self._push(at, timer)
         return timer
 
@@ -110,8 +128,9 @@ class Watchdog:
         if at < self._wake_at and self._wake is not None:
             # Moving a deadline costs as much as a thousand heap pushes, so
             # only when the new entry is the earliest of all.
-            self._wake_at = min(at, self._now() + TICK)
-            self._wake.deadline = self._wake_at
+            if self.detect_stalls:
+                at = min(at, self._now() + TICK)
+            self._wake_at = self._wake.deadline = at
 
     def stop(self) -> None:
         """End `run` (after the tree's last stop has been bounded)."""
@@ -127,18 +146,28 @@ class Watchdog:
     async def run(self) -> None:
         heap = self._heap
         while not self._stopped:
-            slept_from = self._now()
-            # While any timer is pending, wake at least every TICK: a stall is
-            # then measured to within a tick, whenever it falls.
-            self._wake_at = min(heap[0][0], slept_from + TICK) if heap else math.inf
+            detect = self.detect_stalls
+            self._wake_at = heap[0][0] if heap else math.inf
+            if detect:
+                self._slept_from = self._now()
+                # While any timer is pending, wake at least every TICK: a stall
+                # is then measured to within a tick, whenever it falls.
+                self._wake_at = min(self._wake_at, self._slept_from + TICK)
             with trio.CancelScope(deadline=self._wake_at) as self._wake:
                 await trio.sleep_forever()
-            if not self._stopped:
-                late = self._now() - max(self._wake_at, slept_from)
-                if late > STALL:
-                    await self._stalled_for(late)
+            late = self._overslept()
+            self._slept_from = None
+            if late and not self._stopped:
+                await self._stalled_for(late)
             self._fire_due(heap)
         self._wake = None
+
+    def _overslept(self) -> float:
+        """How much later than its deadline the sleeping watchdog is, if a stall."""
+        if self._slept_from is None:
+            return 0.0  # awake (or not detecting stalls): nothing uncredited
+        late = self._now() - max(self._wake_at, self._slept_from)
+        return late if late > STALL else 0.0
 
     async def _stalled_for(self, late: float) -> None:
         """The loop could not run for (at least) *late* seconds: see the module doc."""

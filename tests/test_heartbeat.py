@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 import structlog
 import trio
+import trio.lowlevel
 import trio.testing
 
 import supervisor
+import supervisor._tree
 from supervisor import (
     Backoff,
     Child,
@@ -24,6 +26,7 @@ from supervisor import (
     open_tree,
     testing,
 )
+from supervisor._watchdog import Watchdog
 
 EXACT = Backoff(initial=1, factor=2, max=8, jitter=Jitter.NONE)
 
@@ -367,7 +370,17 @@ def stalling(clock: trio.testing.MockClock, at: float, seconds: float) -> Any:
 
 
 class TestLoopStalls:
-    """Time during which the loop could not run does not count against any timer."""
+    """
+    Time during which the loop could not run does not count against any timer.
+
+    Under a MockClock a jump is time passing (trio's meaning), so the tree
+    detects no stalls; these tests turn detection on and jump inside a task
+    step, as the real clock moves during a ``time.sleep`` on the trio thread.
+    """
+
+    @pytest.fixture(autouse=True)
+    def _detect_stalls(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(supervisor._tree, "detects_stalls", lambda clock: True)
 
     async def test_beating_children_survive_a_stall_longer_than_their_timeout(
         self, autojump_clock: trio.testing.MockClock
@@ -597,3 +610,77 @@ class TestBeatsOutliveNothing:
         assert 1 == len(outcome)
         assert isinstance(outcome[0], supervisor.NotInChild)
         assert "root/g's incarnation has ended" in str(outcome[0])
+
+
+class TestWatchdogStallCredit:
+    """The timer heap's stall logic alone, under an autojump MockClock."""
+
+    async def test_timers_set_before_a_stall_are_postponed_by_it_once(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """
+        Timers due at 1.0 and 5.0, set at 0; a 1.0 s stall at 0.55: the
+        watchdog last ran at 0.5 (its 0.1 s tick), wakes at 1.55 instead of
+        0.6, credits 0.95 s, and both fire 0.95 s late. A timer set after the
+        stall is not postponed, nor is the first one's next period.
+        """
+        watchdog = Watchdog(trio.current_time, detect_stalls=True)
+        fired: list[tuple[str, float]] = []
+
+        def record(name: str, now: float) -> float | None:
+            fired.append((name, now))
+            return now + 1 if name == "early" and len(fired) == 1 else None
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watchdog.run)
+            await trio.lowlevel.checkpoint()
+            watchdog.call_at(1.0, record, "early")
+            watchdog.call_at(5.0, record, "late")
+            await trio.sleep_until(0.55)
+            autojump_clock.jump(1.0)  # the loop cannot run: no await in between
+            watchdog.call_at(2.0, record, "after")
+            await trio.sleep_until(10)
+            watchdog.stop()
+
+        assert (1, pytest.approx(0.95)) == (watchdog.stalls, watchdog.stalled)
+        assert [
+            ("early", 1.95),
+            ("after", 2.0),
+            ("early", 2.95),
+            ("late", 5.95),
+        ] == [(name, pytest.approx(at)) for name, at in fired]
+
+    async def test_wakes_on_time_are_no_stall(self, autojump_clock: Any) -> None:
+        """
+        Without a stall nothing moves: timers fire at their exact times.
+        """
+        watchdog = Watchdog(trio.current_time, detect_stalls=True)
+        fired: list[float] = []
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watchdog.run)
+            await trio.lowlevel.checkpoint()
+            for at in (0.05, 0.25, 3.0):
+                watchdog.call_at(at, lambda _, now: fired.append(now), None)
+            await trio.sleep(5)
+            watchdog.stop()
+        assert ([0.05, 0.25, 3.0], 0) == (fired, watchdog.stalls)
+
+    async def test_under_a_mock_clock_a_jump_is_time_passing(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """
+        A test that jumps a MockClock past a heartbeat timeout sees the child
+        found hung at once: trio's meaning of jump(), not a blocked loop.
+        """
+        spec = Supervisor(
+            name="root",
+            backoff=Backoff(initial=100, max=100, jitter=Jitter.NONE),
+            children=[Child(name="h", target=trio.sleep_forever, heartbeat_timeout=30)],
+        )
+        async with open_tree(spec) as tree:
+            autojump_clock.jump(31)
+            await trio.sleep(0.001)
+            node = tree.snapshot().node("root/h")
+            assert (0, 0.0) == (tree.watchdog.stalls, tree.watchdog.stalled)
+
+        assert 1 == node.missed_heartbeats
