@@ -71,11 +71,12 @@ def heartbeat() -> None:
     """
     Tell the supervisor that the calling child is alive.
 
-    Call it from the child, or from any task the child spawned, more often than
-    the child's *heartbeat_timeout*. A beat counts for the incarnation that
-    spawned the calling task, and only while it runs. A child that misses it is cancelled and
-    restarted as a crash with reason ``heartbeat_timeout``. Calling it from a
-    child without a *heartbeat_timeout* is allowed and does nothing useful.
+    Call it from the child, or from any task the child spawned, more often
+    than the child's *heartbeat_timeout*. A beat counts for the incarnation
+    that spawned the calling task, and only while it runs. A child that
+    misses it is cancelled and restarted as a crash with reason
+    ``heartbeat_timeout``. Calling it from a child without a
+    *heartbeat_timeout* is allowed and does nothing useful.
 
     O(1), allocation-free apart from the float it stores, never awaits; safe in
     tight loops.

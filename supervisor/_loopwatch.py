@@ -174,10 +174,11 @@ class LoopWatch:
 
     def _trio_stack(self) -> str:
         """The trio thread's stack as one traceback-style string, innermost call last."""
-        frame = sys._current_frames().get(self._trio_thread)
-        if (
-            frame is None
-        ):  # pragma: no cover - the trio thread always exists while we run
-            return ""
-        summary = traceback.extract_stack(frame)[-_STACK_FRAMES:]
-        return "".join(traceback.format_list(summary)).rstrip("\n")
+        try:
+            frame = sys._current_frames().get(self._trio_thread)
+            if frame is None:  # pragma: no cover - it exists while we run
+                return ""
+            summary = traceback.extract_stack(frame)[-_STACK_FRAMES:]
+            return "".join(traceback.format_list(summary)).rstrip("\n")
+        except Exception:  # pragma: no cover - e.g. a source file unreadable
+            return "(stack unavailable)"
