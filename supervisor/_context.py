@@ -21,13 +21,19 @@ def stop_requested() -> trio.Event:
                 await handle(await queue.get())
 
     Raises:
-        NotInChild: Called outside a supervised child.
+        NotInChild: Called outside a supervised child, or from a task that
+            outlived the incarnation it was spawned by.
         NotSupported: The child did not opt in with ``graceful_stop=True``.
     """
     cell = CURRENT_CELL.get(None)
     if cell is None:
         raise NotInChild(
             "stop_requested() must be called from inside a supervised child"
+        )
+    if cell.ended:
+        raise NotInChild(
+            f"stop_requested() from a task that outlived its child: "
+            f"{cell.slot.path}'s incarnation has ended"
         )
     slot = cell.slot
     if slot.stop_event is None:

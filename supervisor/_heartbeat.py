@@ -10,6 +10,7 @@ often children beat.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -38,6 +39,27 @@ class BeatCell:
         self.clock = clock
         self.at = at
 
+    def end(self) -> None:
+        """
+        The incarnation ended. A task that outlived it (spawned into a nursery
+        outside the child, it still carries the child's context) gets
+        `NotInChild` from its next beat: the clock it reads now raises, so
+        the beat itself stays one call and one store.
+        """
+        self.clock = functools.partial(_outlived, self.slot.path)
+
+    @property
+    def ended(self) -> bool:
+        return self.slot.cell is not self
+
+
+def _outlived(path: str) -> float:
+    raise NotInChild(
+        f"heartbeat() from a task that outlived its child: {path}'s incarnation "
+        "has ended (a task spawned into a nursery outside the child keeps its "
+        "context, not its life); beat only from the child and its own nurseries"
+    )
+
 
 # The incarnation whose code is running; trio copies context into the tasks a
 # child spawns, so beats from its helper tasks land on the same cell.
@@ -49,16 +71,19 @@ def heartbeat() -> None:
     """
     Tell the supervisor that the calling child is alive.
 
-    Call it from the child, or from any task the child spawned, more often than
-    the child's *heartbeat_timeout*. A child that misses it is cancelled and
-    restarted as a crash with reason ``heartbeat_timeout``. Calling it from a
-    child without a *heartbeat_timeout* is allowed and does nothing useful.
+    Call it from the child, or from any task the child spawned, more often
+    than the child's *heartbeat_timeout*. A beat counts for the incarnation
+    that spawned the calling task, and only while it runs. A child that
+    misses it is cancelled and restarted as a crash with reason
+    ``heartbeat_timeout``. Calling it from a child without a
+    *heartbeat_timeout* is allowed and does nothing useful.
 
     O(1), allocation-free apart from the float it stores, never awaits; safe in
     tight loops.
 
     Raises:
-        NotInChild: Called outside a supervised child: a beat nobody watches is
+        NotInChild: Called outside a supervised child, or from a task that
+            outlived the incarnation it was spawned by: a beat nobody watches is
             almost certainly a bug (a task spawned into a nursery outside the
             child, or code run before the tree started).
     """

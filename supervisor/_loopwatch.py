@@ -13,10 +13,17 @@ when the tree stops.
 
 Real time on purpose: a blocked loop is a wall-clock fact, also under a
 MockClock.
+
+Whatever the application did to logging, the watcher survives it: the stack is
+one string (what structlog's renderers print as a traceback), an error raised
+while logging is counted in `EventLoopHealth.logging_errors` and told once on
+stderr, and the ``blocked`` flag is cleared in a ``finally``, so it never
+outlives the block (a stuck flag would fail ``/livez`` forever).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -41,6 +48,7 @@ class EventLoopHealth:
     blocked: bool  # blocked right now
     blocked_count: int  # times it was found blocked
     blocked_seconds_total: float  # over all blocks that ended, plus the current one
+    logging_errors: int = 0  # events the watcher could not log (the logger raised)
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -68,6 +76,7 @@ class LoopWatch:
         self._blocked_since: float | None = None
         self._count = 0
         self._seconds = 0.0
+        self._logging_errors = 0
 
     def start(self) -> None:
         self._token = trio.lowlevel.current_trio_token()
@@ -93,6 +102,7 @@ class LoopWatch:
             blocked=since is not None,
             blocked_count=self._count,
             blocked_seconds_total=self._seconds + current,
+            logging_errors=self._logging_errors,
         )
 
     # ---- the watcher thread ---------------------------------------------------
@@ -113,39 +123,63 @@ class LoopWatch:
 
     def _watch(self) -> None:
         assert self._token is not None
-        while not self._stopping:
-            self._acked = False
-            posted = time.perf_counter()
-            try:
-                self._token.run_sync_soon(self._ack)
-            except trio.RunFinishedError:
-                return
-            self._wait(self.threshold, until_ack=True)
-            if not self._acked and not self._stopping:
-                self._report_block(posted)
-            self._wait(self._interval, until_ack=False)
+        try:
+            while not self._stopping:
+                self._acked = False
+                posted = time.perf_counter()
+                try:
+                    self._token.run_sync_soon(self._ack)
+                except trio.RunFinishedError:
+                    return
+                self._wait(self.threshold, until_ack=True)
+                if not self._acked and not self._stopping:
+                    self._report_block(posted)
+                self._wait(self._interval, until_ack=False)
+        finally:
+            self._blocked_since = None
 
     def _report_block(self, posted: float) -> None:
         self._blocked_since = posted
         self._count += 1
-        _log.warning(
-            "event_loop_blocked",
-            blocked_for=time.perf_counter() - posted,
-            threshold=self.threshold,
-            stack=self._trio_stack(),
-        )
-        while not self._acked and not self._stopping:
-            self._wait(self._interval, until_ack=True)
-        total = time.perf_counter() - posted
-        self._seconds += total
-        self._blocked_since = None
-        _log.info("event_loop_unblocked", blocked_for=total)
+        try:
+            self._emit(
+                "warning",
+                "event_loop_blocked",
+                blocked_for=time.perf_counter() - posted,
+                threshold=self.threshold,
+                stack=self._trio_stack(),
+            )
+            while not self._acked and not self._stopping:
+                self._wait(self._interval, until_ack=True)
+        finally:
+            total = time.perf_counter() - posted
+            self._seconds += total
+            self._blocked_since = None
+        self._emit("info", "event_loop_unblocked", blocked_for=total)
 
-    def _trio_stack(self) -> list[str]:
-        frame = sys._current_frames().get(self._trio_thread)
-        if (
-            frame is None
-        ):  # pragma: no cover - the trio thread always exists while we run
-            return []
-        summary = traceback.extract_stack(frame)[-_STACK_FRAMES:]
-        return [f"{f.filename}:{f.lineno} in {f.name}: {f.line}" for f in summary]
+    def _emit(self, level: str, event: str, **fields: Any) -> None:
+        """Log *event*; an error raised by the application's logging is counted, never raised."""
+        try:
+            getattr(_log, level)(event, **fields)
+        except Exception as exc:
+            self._logging_errors += 1
+            if self._logging_errors == 1:
+                # Only the type: the text may quote the event's fields (the stack's source lines).
+                with contextlib.suppress(Exception):
+                    sys.stderr.write(
+                        f"supervisor: logging {event} raised {type(exc).__name__}; "
+                        "the loop watcher goes on (errors counted in "
+                        "snapshot().event_loop.logging_errors; told once)\n"
+                    )
+                    sys.stderr.flush()
+
+    def _trio_stack(self) -> str:
+        """The trio thread's stack as one traceback-style string, innermost call last."""
+        try:
+            frame = sys._current_frames().get(self._trio_thread)
+            if frame is None:  # pragma: no cover - it exists while we run
+                return ""
+            summary = traceback.extract_stack(frame)[-_STACK_FRAMES:]
+            return "".join(traceback.format_list(summary)).rstrip("\n")
+        except Exception:  # pragma: no cover - e.g. a source file unreadable
+            return "(stack unavailable)"

@@ -423,6 +423,7 @@ class Node:
             # tree in order; the root re-raises it once everything stopped.
             self.tree.abort(exc)
         finally:
+            cell.end()  # a task it left behind beats no more
             self.on_exit(slot, scope, exit_info)
 
     def _crashed(self, slot: Slot, exc: Exception) -> ExitInfo:

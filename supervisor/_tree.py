@@ -46,7 +46,7 @@ from ._spec import (
     Supervisor,
     SupervisorSpec,
 )
-from ._watchdog import Watchdog
+from ._watchdog import Watchdog, detects_stalls
 
 _log = get_logger("supervisor.http")
 
@@ -241,7 +241,7 @@ class Tree:
         self.now = clock.current_time
         #: The cheapest read of the same clock, and its offset (see beat_clock).
         self.beat_clock, self.beat_offset = beat_clock(clock)
-        self.watchdog = Watchdog(self.now)
+        self.watchdog = Watchdog(self.now, detect_stalls=detects_stalls(clock))
         # Set once the root has ended and its final state is recorded.
         self._done = trio.Event()
         # Bumped on every change anywhere in the tree; snapshots carry it.

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 import structlog
 import trio
+import trio.lowlevel
 import trio.testing
 
 import supervisor
+import supervisor._tree
 from supervisor import (
     Backoff,
     Child,
@@ -24,6 +26,7 @@ from supervisor import (
     open_tree,
     testing,
 )
+from supervisor._watchdog import Watchdog
 from tests.test_http_fuzz import call
 
 EXACT = Backoff(initial=1, factor=2, max=8, jitter=Jitter.NONE)
@@ -556,3 +559,334 @@ class TestWatchdogBounds:
 
             assert 1 == watchdog.pending
             assert len(watchdog._heap) < 2100  # pruned each time dead > live and > 1024
+
+
+def stalling(clock: trio.testing.MockClock, at: float, seconds: float) -> Any:
+    """
+    A child that blocks the loop for *seconds* at *at*: the MockClock jumps
+    inside one task step, as the real clock moves during a ``time.sleep``.
+    """
+
+    async def child() -> None:
+        await trio.sleep_until(at)
+        clock.jump(seconds)
+        await trio.sleep_forever()
+
+    return child
+
+
+class TestLoopStalls:
+    """
+    Time during which the loop could not run does not count against any timer.
+
+    Under a MockClock a jump is time passing (trio's meaning), so the tree
+    detects no stalls; these tests turn detection on and jump inside a task
+    step, as the real clock moves during a ``time.sleep`` on the trio thread.
+    """
+
+    @pytest.fixture(autouse=True)
+    def _detect_stalls(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(supervisor._tree, "detects_stalls", lambda clock: True)
+
+    async def test_beating_children_survive_a_stall_longer_than_their_timeout(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """
+        20 children beating every 0.1 s (timeout 1 s) and a 1.5 s stall: none is
+        declared hung. Each beats one step after its sleep ends, so trio's random
+        batch order cannot hide a watchdog that judges before the children ran.
+        """
+
+        async def worker() -> None:
+            while True:
+                heartbeat()
+                await trio.sleep(0.1)
+                await trio.lowlevel.checkpoint()
+
+        spec = Supervisor(
+            name="root",
+            children=[
+                *(
+                    Child(name=f"w{i}", target=worker, heartbeat_timeout=1)
+                    for i in range(20)
+                ),
+                Child(name="stall", target=stalling(autojump_clock, 0.55, 1.5)),
+            ],
+        )
+        with structlog.testing.capture_logs() as logs:
+            async with open_tree(spec) as tree:
+                await trio.sleep(10)
+                snap = tree.snapshot()
+                watchdog = tree.watchdog
+
+        assert [] == [e for e in logs if e["event"] == "child_hung"]
+        assert {1} == {snap.node(f"root/w{i}").starts for i in range(20)}
+        # Measured to within a tick of the watchdog (0.1 s) below its real length.
+        assert 1 == watchdog.stalls
+        assert 1.4 <= watchdog.stalled <= 1.5
+
+    async def test_a_hung_child_is_found_with_the_stall_not_counted(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """
+        A child that never beats (timeout 1 s, started at 0) and a 2 s stall at
+        0.5: it is cancelled once 1 s of loop time has passed, at 3.0 (to within
+        the watchdog's 0.1 s tick), not as soon as the loop runs again at 2.5.
+        """
+        spec = Supervisor(
+            name="root",
+            backoff=Backoff(initial=100, max=100, jitter=Jitter.NONE),
+            children=[
+                Child(name="stall", target=stalling(autojump_clock, 0.5, 2.0)),
+                Child(name="h", target=trio.sleep_forever, heartbeat_timeout=1),
+            ],
+        )
+        async with open_tree(spec) as tree:
+            await trio.sleep_until(2.85)
+            before = tree.snapshot().node("root/h")
+            await trio.sleep_until(3.05)
+            after = tree.snapshot().node("root/h")
+
+        assert (0, State.RUNNING) == (before.missed_heartbeats, before.state)
+        assert 1 == after.missed_heartbeats
+        assert after.last_exit is not None
+        assert Reason.HEARTBEAT_TIMEOUT == after.last_exit.reason
+        assert 2.9 <= after.last_exit.time <= 3.0
+
+    async def test_a_stall_does_not_count_against_a_start_timeout(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """
+        A start needing 0.95 s of loop time (start_timeout 1 s) with a 1.5 s stall
+        in the middle: it starts, at 2.05 (its sleeps end at 2.0, then 0.05 s).
+        """
+
+        async def slow_start(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+            await trio.sleep(0.9)  # ends during the stall
+            await trio.sleep(0.05)  # needs the loop once more
+            task_status.started()
+            await trio.sleep_forever()
+
+        spec = Supervisor(
+            name="root",
+            children=[
+                Child(name="stall", target=stalling(autojump_clock, 0.5, 1.5)),
+                Child(name="s", target=slow_start, start_timeout=1),
+            ],
+        )
+        with structlog.testing.capture_logs() as logs:
+            async with open_tree(spec) as tree:
+                await trio.sleep(5)
+                node = tree.snapshot().node("root/s")
+
+        assert (State.RUNNING, 1, None) == (node.state, node.starts, node.last_exit)
+        assert 2.05 == pytest.approx(node.started_at)
+        assert [] == [e for e in logs if e["event"] == "child_crashed"]
+
+    async def test_a_stall_does_not_count_against_a_stop_bound(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """
+        A cleanup needing 0.6 s of loop time (shutdown 1 s) with a 1.5 s stall in
+        the middle of it: the child stops, and is never reported unstopped.
+        """
+
+        async def slow_cleanup() -> None:
+            try:
+                await trio.sleep_forever()
+            finally:
+                with trio.CancelScope(shield=True):
+                    await trio.sleep(0.3)
+                    autojump_clock.jump(1.5)
+                    await trio.sleep(0.3)
+
+        spec = Supervisor(
+            name="root", children=[Child(name="c", target=slow_cleanup, shutdown=1)]
+        )
+        with structlog.testing.capture_logs() as logs:
+            async with open_tree(spec) as tree:
+                await trio.sleep(1)
+                await tree.terminate_child("root/c")
+                node = tree.snapshot().node("root/c")
+
+        assert [] == [e for e in logs if e["event"] == "child_unstopped"]
+        assert node.last_exit is not None
+        # Stopped at 1; 0.3 + 1.5 (the stall) + 0.3 later it has cleaned up.
+        assert (State.STOPPED, 3.1) == (node.state, pytest.approx(node.last_exit.time))
+
+
+class TestBeatsOutliveNothing:
+    """A beat counts only while the incarnation it belongs to runs."""
+
+    async def test_a_task_left_in_an_outside_nursery_cannot_beat_on(
+        self, autojump_clock: Any
+    ) -> None:
+        """
+        A child spawns a beater into a nursery it does not own and returns at
+        0.55: the beater's beats count until then; its next one raises
+        NotInChild naming the child. The next incarnation, which never beats,
+        is found hung at its own timeout: the old task keeps nothing alive.
+        """
+        beats: list[float] = []
+        errors: list[tuple[float, str]] = []
+        incarnations: list[float] = []
+
+        async def beater() -> None:
+            try:
+                while trio.current_time() < 5:  # bounded: the test fails, never hangs
+                    heartbeat()
+                    beats.append(trio.current_time())
+                    await trio.sleep(0.1)
+            except supervisor.NotInChild as exc:
+                errors.append((trio.current_time(), str(exc)))
+
+        async with trio.open_nursery() as outside:
+
+            async def child() -> None:
+                incarnations.append(trio.current_time())
+                if len(incarnations) == 1:
+                    outside.start_soon(beater)
+                    await trio.sleep(0.55)
+                    return
+                await trio.sleep_forever()
+
+            spec = Supervisor(
+                name="root",
+                backoff=EXACT,
+                children=[
+                    Child(
+                        name="c",
+                        target=child,
+                        restart=supervisor.Restart.PERMANENT,
+                        heartbeat_timeout=1,
+                    )
+                ],
+            )
+            async with open_tree(spec) as tree:
+                await trio.sleep(3)
+                node = tree.snapshot().node("root/c")
+
+        assert [0.0, 0.1, 0.2, 0.3, 0.4, 0.5] == pytest.approx(beats)
+        assert 1 == len(errors)
+        assert 0.6 == pytest.approx(errors[0][0])
+        assert "root/c's incarnation has ended" in errors[0][1]
+        # Returned at 0.55, restarted after 1 s, hung 1 s later at 2.55.
+        assert [0.0, 1.55] == pytest.approx(incarnations)
+        assert 1 == node.missed_heartbeats
+
+    async def test_stop_requested_from_a_task_that_outlived_its_child(
+        self, autojump_clock: Any
+    ) -> None:
+        """
+        stop_requested() from such a task is NotInChild too, not a stale event
+        or a misleading NotSupported.
+        """
+        outcome: list[BaseException | trio.Event] = []
+        done = trio.Event()
+
+        async def late_asker(task_status: Any) -> None:
+            task_status.started()
+            await trio.sleep(1)
+            try:
+                outcome.append(supervisor.stop_requested())
+            except Exception as exc:  # the outcome is the point
+                outcome.append(exc)
+            done.set()
+
+        async with trio.open_nursery() as outside:
+
+            async def child() -> None:
+                assert not supervisor.stop_requested().is_set()  # in the child: fine
+                await outside.start(late_asker)
+
+            spec = Supervisor(
+                name="root",
+                children=[
+                    Child(
+                        name="g",
+                        target=child,
+                        graceful_stop=True,
+                        restart=supervisor.Restart.TEMPORARY,
+                    )
+                ],
+            )
+            async with open_tree(spec):
+                await done.wait()
+
+        assert 1 == len(outcome)
+        assert isinstance(outcome[0], supervisor.NotInChild)
+        assert "root/g's incarnation has ended" in str(outcome[0])
+
+
+class TestWatchdogStallCredit:
+    """The timer heap's stall logic alone, under an autojump MockClock."""
+
+    async def test_timers_set_before_a_stall_are_postponed_by_it_once(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """
+        Timers due at 1.0 and 5.0, set at 0; a 1.0 s stall at 0.55: the
+        watchdog last ran at 0.5 (its 0.1 s tick), wakes at 1.55 instead of
+        0.6, credits 0.95 s, and both fire 0.95 s late. A timer set after the
+        stall is not postponed, nor is the first one's next period.
+        """
+        watchdog = Watchdog(trio.current_time, detect_stalls=True)
+        fired: list[tuple[str, float]] = []
+
+        def record(name: str, now: float) -> float | None:
+            fired.append((name, now))
+            return now + 1 if name == "early" and len(fired) == 1 else None
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watchdog.run)
+            await trio.lowlevel.checkpoint()
+            watchdog.call_at(1.0, record, "early")
+            watchdog.call_at(5.0, record, "late")
+            await trio.sleep_until(0.55)
+            autojump_clock.jump(1.0)  # the loop cannot run: no await in between
+            watchdog.call_at(2.0, record, "after")
+            await trio.sleep_until(10)
+            watchdog.stop()
+
+        assert (1, pytest.approx(0.95)) == (watchdog.stalls, watchdog.stalled)
+        assert [
+            ("early", 1.95),
+            ("after", 2.0),
+            ("early", 2.95),
+            ("late", 5.95),
+        ] == [(name, pytest.approx(at)) for name, at in fired]
+
+    async def test_wakes_on_time_are_no_stall(self, autojump_clock: Any) -> None:
+        """
+        Without a stall nothing moves: timers fire at their exact times.
+        """
+        watchdog = Watchdog(trio.current_time, detect_stalls=True)
+        fired: list[float] = []
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watchdog.run)
+            await trio.lowlevel.checkpoint()
+            for at in (0.05, 0.25, 3.0):
+                watchdog.call_at(at, lambda _, now: fired.append(now), None)
+            await trio.sleep(5)
+            watchdog.stop()
+        assert ([0.05, 0.25, 3.0], 0) == (fired, watchdog.stalls)
+
+    async def test_under_a_mock_clock_a_jump_is_time_passing(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """
+        A test that jumps a MockClock past a heartbeat timeout sees the child
+        found hung at once: trio's meaning of jump(), not a blocked loop.
+        """
+        spec = Supervisor(
+            name="root",
+            backoff=Backoff(initial=100, max=100, jitter=Jitter.NONE),
+            children=[Child(name="h", target=trio.sleep_forever, heartbeat_timeout=30)],
+        )
+        async with open_tree(spec) as tree:
+            autojump_clock.jump(31)
+            await trio.sleep(0.001)
+            node = tree.snapshot().node("root/h")
+            assert (0, 0.0) == (tree.watchdog.stalls, tree.watchdog.stalled)
+
+        assert 1 == node.missed_heartbeats
