@@ -487,7 +487,7 @@ async def _start(tree: Tree, target: str, body: bytes, child: list[str]) -> str:
         name = data.get("name")
         if name is not None and not isinstance(name, str):
             raise _BadRequest(400, "'name' must be a string")
-        path, settled = await tree.add_child(
+        path, settled = await tree.add_child_soon(
             target, args=data.get("args", []), name=name
         )
         child.append(path)

@@ -366,6 +366,7 @@ class Node:
                 other.state = State.STOPPED
                 other.next_start_at = None
                 other.pending_delay = 0.0
+                other.settle()
         self.tree.bump()
         self._advance()  # an emptied queue: the node counts as started
 

@@ -405,11 +405,11 @@ class Tree:
             TooManyChildren: A dynamic supervisor is at *max_children*.
             SpecError: A spec given to a dynamic supervisor, or args to a static one.
         """
-        child, settled = await self.add_child(path, spec, args=args, name=name)
+        child, settled = await self.add_child_soon(path, spec, args=args, name=name)
         await settled.wait()
         return child
 
-    async def add_child(
+    async def add_child_soon(
         self,
         path: str,
         spec: NodeSpec | None = None,

@@ -195,6 +195,35 @@ async def test_restart_queued_behind_a_dynamic_terminate_finds_no_child(
             await tree.stop()
 
 
+async def test_http_restart_50ms_after_terminate_is_a_404_and_the_tree_stops(
+    autojump_clock: Any,
+) -> None:
+    """
+    Over HTTP: terminate, then restart 50 ms later, of a dynamic child with slow
+    cleanup. The terminate answers 200, the restart 404; no copy is left; stop is quick.
+    """
+    census = Census()
+    async with census_tree(pool_tree(census), census) as tree:
+        app = tree.asgi_app(token=TOKEN)
+        await tree.start_child("root/pool", args=("a",), name="a")
+        answers: dict[str, int] = {}
+
+        async def post(action: str) -> None:
+            answers[action] = (
+                await asgi(app, "POST", f"/control/{action}/root/pool/a")
+            )[0]
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(post, "terminate")
+            await trio.sleep(0.05)
+            nursery.start_soon(post, "restart")
+
+        assert {"terminate": 200, "restart": 404} == answers
+        assert {} == census.live
+        with trio.fail_after(1):
+            await tree.stop()
+
+
 async def test_start_queued_behind_a_dynamic_terminate_makes_one_copy(
     autojump_clock: Any,
 ) -> None:
