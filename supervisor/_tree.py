@@ -393,11 +393,13 @@ class Tree:
         """
         Add a child to the supervisor at *path*, start it, and return its path.
 
-        For a `Supervisor`, pass the child's *spec*; it starts after the
-        children already there. For a `DynamicSupervisor`, pass *args* (appended
-        to the template's) and optionally a *name*. Returns once the child counts
-        as started or its first attempt has ended (it is then in backoff, being
-        retried like any crashed child).
+        For a `Supervisor`, pass the child's *spec*; it comes after the
+        children already there in start order (first in stop order). For a
+        `DynamicSupervisor`, pass *args* (appended to the template's) and
+        optionally a *name*. It starts at once, as OTP's ``start_child``: not
+        held by siblings waiting in the start queue. Returns once the child
+        counts as started or its first attempt has ended (it is then in
+        backoff, being retried like any crashed child).
 
         Raises:
             ChildLookupError: No supervisor at *path*.
