@@ -285,6 +285,41 @@ async def test_restart_queued_behind_delete_finds_no_child(
         assert ["slow"] == [c.name for c in tree.which_children("root")]
 
 
+async def test_call_queued_on_a_supervisor_that_restarts_is_refused(
+    autojump_clock: Any,
+) -> None:
+    """
+    restart_child of root/sub/x queued on sub's node, then sub itself restarted:
+    the queued call is TreeNotRunning, and the fresh node runs one copy of each child.
+    """
+    census = Census()
+    sub = Supervisor(
+        name="sub",
+        children=[
+            Child(name="x", target=census.worker(cleanup=1), args=("root/sub/x",)),
+            Child(name="y", target=census.worker(cleanup=1), args=("root/sub/y",)),
+        ],
+    )
+    async with census_tree(Supervisor(name="root", children=[sub]), census) as tree:
+        errors: list[BaseException] = []
+
+        async def restart_x() -> None:
+            try:
+                await tree.restart_child("root/sub/x")
+            except TreeNotRunning as exc:
+                errors.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(tree.restart_child, "root/sub/y")  # sub busy for 1 s
+            await trio.sleep(0.1)
+            nursery.start_soon(restart_x)  # queued on sub's node
+            await trio.sleep(0.1)
+            nursery.start_soon(tree.restart_child, "root/sub")
+
+        assert 1 == len(errors)
+        assert ([], {"root/sub/x": 1, "root/sub/y": 1}) == (census.dupes, census.live)
+
+
 # ---- item 10: control calls are not held by the start queue ------------------
 
 
