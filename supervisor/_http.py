@@ -61,6 +61,10 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _MAX_BODY = 64 * 1024
 _MAX_NESTING = 32  # levels of arrays and objects in a control call's JSON body
+# A control call still in progress after this many seconds (a slow start, a
+# slow stop, a queue of earlier calls) is answered 202 with the child's state;
+# the action goes on in the supervisor's control task.
+CONTROL_ANSWER_WITHIN = 5.0
 _SNAPSHOT_TTL = 1.0  # seconds a snapshot is reused while the tree's version holds
 _HEALTH_JSON = "application/health+json"
 _NO_STORE = [(b"cache-control", b"no-store")]
@@ -507,8 +511,17 @@ class HealthApp:
         # scope["path"] is already percent-decoded by the server: decode no further.
         action, _, target = path[len("/control/") :].partition("/")
         body = await _read_body(receive)
+        # The child's path, once known (a nameless dynamic start learns it late).
+        child: list[str] = []
         try:
-            result = await self._act(action, target, body)
+            with trio.move_on_after(CONTROL_ANSWER_WITHIN):
+                result = await self._act(action, target, body, child)
+                _log.info("http_control", action=action, path=target)
+                return (
+                    200,
+                    [(b"content-type", b"application/json"), *_NO_STORE],
+                    _dumps(result),
+                )
         except ChildLookupError as exc:
             raise _BadRequest(404, str(exc)) from None
         except SpecError as exc:
@@ -521,19 +534,26 @@ class HealthApp:
             TreeNotRunning,
         ) as exc:
             raise _BadRequest(409, str(exc)) from None
-        _log.info("http_control", action=action, path=target)
-        return 200, [(b"content-type", b"application/json"), *_NO_STORE], _dumps(result)
+        # Still in progress: it goes on in the supervisor's control task.
+        _log.info("http_control", action=action, path=target, in_progress=True)
+        state = self._tree.child_state(child[0]) if child else None
+        answer = {"path": child[0] if child else target, "state": state}
+        return 202, [(b"content-type", b"application/json"), *_NO_STORE], _dumps(answer)
 
-    async def _act(self, action: str, target: str, body: bytes) -> dict[str, Any]:
+    async def _act(
+        self, action: str, target: str, body: bytes, child: list[str]
+    ) -> dict[str, Any]:
         tree = self._tree
         if not target:
             raise _BadRequest(400, "name a tree path: /control/ACTION/root/child")
         if action == "restart":
+            child.append(target)
             await tree.restart_child(target)
         elif action == "terminate":
+            child.append(target)
             await tree.terminate_child(target)
         elif action == "start":
-            return {"path": await _start(tree, target, body)}
+            return {"path": await _start(tree, target, body, child)}
         else:
             raise _BadRequest(
                 404, f"unknown control action {action!r}: restart, terminate or start"
@@ -541,8 +561,11 @@ class HealthApp:
         return {"path": target}
 
 
-async def _start(tree: Tree, target: str, body: bytes) -> str:
-    """Start a new dynamic child (JSON body ``{"args": [...], "name": ...}``) or a stopped one."""
+async def _start(tree: Tree, target: str, body: bytes, child: list[str]) -> str:
+    """
+    Start a new dynamic child (JSON body ``{"args": [...], "name": ...}``) or a
+    stopped one; its path goes into *child* as soon as it is known.
+    """
     if tree.is_dynamic_supervisor(target):
         try:
             data = json.loads(body or b"{}")
@@ -557,7 +580,13 @@ async def _start(tree: Tree, target: str, body: bytes) -> str:
         name = data.get("name")
         if name is not None and not isinstance(name, str):
             raise _BadRequest(400, "'name' must be a string")
-        return await tree.start_child(target, args=data.get("args", []), name=name)
+        path, settled = await tree.add_child_soon(
+            target, args=data.get("args", []), name=name
+        )
+        child.append(path)
+        await settled.wait()
+        return path
+    child.append(target)
     await tree.start_stopped_child(target)
     return target
 

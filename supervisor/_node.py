@@ -27,7 +27,13 @@ target, at ``task_status.started()`` for one that takes it). A head that
 fails to start is retried with backoff, and the queue waits for it. A sweep
 (ONE_FOR_ALL, REST_FOR_ONE) queues everything it will restart at once and
 holds the queue until its stops are done. Dynamic supervisors skip the queue:
-their children are independent.
+their children are independent. Explicit control calls skip it too (OTP's
+``start_child`` and ``restart_child`` start their child at once): a sibling
+stuck in its backoff loop never holds them up.
+
+A control job names its child by path and resolves it when it *runs*, not
+when it was queued: a child terminated or deleted meanwhile is gone (a
+`ChildLookupError`), never started again behind its supervisor's back.
 
 Timers (start timeouts, heartbeat checks, stop bounds) live in the tree's
 one watchdog heap (`_watchdog`).
@@ -352,13 +358,12 @@ class Node:
 
     def settle_event(self, slot: Slot) -> trio.Event:
         """
-        An event set once *slot*'s pending start has settled: it started, its
-        attempt ended, it was dropped from the queue, or the node began closing.
+        An event set once *slot*'s start has settled: it started, its attempt
+        ended, or the node began closing. (Control calls launch their child at
+        once, so no caller waits for the start queue.)
         """
         event = trio.Event()
-        if self.closing or not (
-            slot in self._pending or (slot.active and not slot.running)
-        ):
+        if self.closing or not (slot.active and not slot.running):
             event.set()
         else:
             slot.waiters.append(event)
@@ -375,10 +380,36 @@ class Node:
             if was_head:
                 self._advance()
 
+    def _drop_from(self, slot: Slot) -> None:
+        """
+        *slot* is terminated: out of the start queue, and if it had not started
+        yet, so are the siblings queued after it, which wait for it. They stay
+        stopped until restarted, as OTP leaves the children after a failed
+        restart undefined once that child is terminated.
+        """
+        pending = self._pending
+        if slot not in pending:
+            return
+        at = pending.index(slot)
+        dropped = pending[at:] if not slot.running else [slot]
+        for other in dropped:
+            pending.remove(other)
+            if not other.active:
+                other.state = State.STOPPED
+                other.next_start_at = None
+                other.pending_delay = 0.0
+                other.settle()
+        self.tree.bump()
+        self._advance()  # an emptied queue: the node counts as started
+
     # ---- incarnations --------------------------------------------------------
 
     def _launch(self, slot: Slot, delay: float) -> None:
         if self.closing or self._nursery is None:
+            return
+        if self.slots.get(slot.spec.name) is not slot:
+            # Removed (terminated dynamic child, deleted): a launch now would
+            # run a copy no snapshot shows and no stop reaches.
             return
         scope = trio.CancelScope()
         slot.scope = scope
@@ -863,7 +894,7 @@ class Node:
             )
         slot = self._add_slot(spec)
         self.tree.bump()
-        self._enqueue([slot])
+        self._launch(slot, 0.0)  # at once, as OTP: not held by the start queue
         return slot
 
     def _from_template(
@@ -942,28 +973,35 @@ class Node:
 
     async def terminate(self, slot: Slot) -> None:
         """Stop *slot* and keep its spec (dynamic children are removed)."""
-        self._drop_pending(slot)
+        self._drop_from(slot)
         await self.stop_slot(slot)
         if self.dynamic and self.slots.get(slot.spec.name) is slot:
             del self.slots[slot.spec.name]
             self.tree.bump()
 
     async def restart(self, slot: Slot) -> None:
-        """Stop *slot* if it runs, then start it again (no backoff, not counted)."""
-        self._hold()  # its later siblings keep waiting for it meanwhile
+        """
+        Stop *slot* if it runs, then start it at once (no backoff, not counted),
+        whatever the start queue holds. If it is queued, it keeps its place:
+        the siblings queued after it still start after it.
+        """
+        self._hold()  # nothing launches it (or its later siblings) meanwhile
         try:
-            if slot in self._pending:
-                self._pending.remove(slot)
             await self.stop_slot(slot)
             slot.manual_restarts += 1
             slot.pending_delay = 0.0
-            self._enqueue([slot])
+            if not slot.active:
+                self._launch(slot, 0.0)
         finally:
             self._release()
 
     def is_busy(self, slot: Slot) -> bool:
-        """Running, starting, in backoff, or queued to start."""
-        return slot.active or slot in self._pending
+        """
+        Running, starting, stopping, or in backoff (also the crashed child of a
+        sweep, waiting in the queue to be restarted): not a stopped child, even
+        one still queued behind a sibling.
+        """
+        return slot.active or slot.state is State.BACKOFF
 
     def delete(self, slot: Slot) -> None:
         if self.is_busy(slot):
@@ -974,6 +1012,11 @@ class Node:
         if self.slots.get(slot.spec.name) is slot:
             del self.slots[slot.spec.name]
             self.tree.bump()
+            if slot in self._pending:  # stopped, queued behind a sibling
+                was_head = self._pending[0] is slot
+                self._pending.remove(slot)
+                if was_head:
+                    self._advance()
 
 
 def _drop_own_frames(exc: BaseException) -> None:

@@ -403,10 +403,7 @@ class Tree:
         Raises:
             ChildRunning: It is running, starting or waiting to restart.
         """
-        node, slot = self._child(path)
-        if node.is_busy(slot):
-            raise ChildRunning(f"{path}: is already running (or about to be restarted)")
-        await self.restart_child(path)
+        await self._restart(path, only_stopped=True)
 
     def asgi_app(
         self,
@@ -512,6 +509,13 @@ class Tree:
         now = self.now()
         return [slot.snapshot(now, self.beat_offset) for slot in node.slots.values()]
 
+    def child_state(self, path: str) -> State | None:
+        """The state of the child at *path* now, or None if there is none."""
+        try:
+            return self._child(path)[1].state
+        except (ChildLookupError, NotSupported, TreeNotRunning):
+            return None
+
     def count_children(self, path: str) -> ChildCounts:
         """How many children the supervisor at *path* has, by kind and activity."""
         slots = list(self._node(path).slots.values())
@@ -536,11 +540,13 @@ class Tree:
         """
         Add a child to the supervisor at *path*, start it, and return its path.
 
-        For a `Supervisor`, pass the child's *spec*; it starts after the
-        children already there. For a `DynamicSupervisor`, pass *args* (appended
-        to the template's) and optionally a *name*. Returns once the child counts
-        as started or its first attempt has ended (it is then in backoff, being
-        retried like any crashed child).
+        For a `Supervisor`, pass the child's *spec*; it comes after the
+        children already there in start order (first in stop order). For a
+        `DynamicSupervisor`, pass *args* (appended to the template's) and
+        optionally a *name*. It starts at once, as OTP's ``start_child``: not
+        held by siblings waiting in the start queue. Returns once the child
+        counts as started or its first attempt has ended (it is then in
+        backoff, being retried like any crashed child).
 
         Raises:
             ChildLookupError: No supervisor at *path*.
@@ -548,38 +554,71 @@ class Tree:
             TooManyChildren: A dynamic supervisor is at *max_children*.
             SpecError: A spec given to a dynamic supervisor, or args to a static one.
         """
+        child, settled = await self.add_child_soon(path, spec, args=args, name=name)
+        await settled.wait()
+        return child
+
+    async def add_child_soon(
+        self,
+        path: str,
+        spec: NodeSpec | None = None,
+        *,
+        args: Sequence[Any] = (),
+        name: str | None = None,
+    ) -> tuple[str, trio.Event]:
+        """
+        `start_child` up to the child's launch: its path, and an event set once
+        its start has settled (the HTTP surface answers 202 while it is not).
+        """
         node = self._node(path)
         extra = tuple(args)
 
         async def add() -> tuple[Slot, trio.Event]:
+            if self._node(path) is not node:  # pragma: no cover - see _resolve
+                raise TreeNotRunning(f"{path}: this supervisor was restarted")
             slot = node.add_child(spec, extra, name)
             # Registered before the child's task first runs: its first attempt
             # cannot end unseen.
             return slot, node.settle_event(slot)
 
         slot, settled = await node.call(add)
-        await settled.wait()
-        return slot.path
+        return slot.path, settled
 
     async def terminate_child(self, path: str) -> None:
         """
         Stop the child at *path* (its supervisor keeps the spec; a dynamic child is removed).
 
         Reverse-order and shutdown rules are those of any stop. Not counted as a
-        crash and never restarted until `restart_child`.
+        crash and never restarted until `restart_child`. A child that had not
+        started yet (queued, or failing its start in backoff) takes the siblings
+        queued after it out of the queue: they stay stopped until restarted.
         """
-        node, slot = self._child(path)
-        await node.call(lambda: node.terminate(slot))
+        node, _ = self._child(path)
+
+        async def terminate() -> None:
+            await node.terminate(self._resolve(node, path))
+
+        await node.call(terminate)
 
     async def restart_child(self, path: str) -> None:
         """
         Start the child at *path* again: stop it first if it runs (like systemd's
         ``restart``; OTP only restarts a terminated child). No backoff, and not
-        counted against intensity. Returns once it has started or its start failed.
+        counted against intensity; started at once, even while an earlier
+        sibling is stuck failing its start. Returns once it has started or its
+        start failed.
         """
-        node, slot = self._child(path)
+        await self._restart(path, only_stopped=False)
+
+    async def _restart(self, path: str, *, only_stopped: bool) -> None:
+        node, _ = self._child(path)
 
         async def restart() -> trio.Event:
+            slot = self._resolve(node, path)
+            if only_stopped and node.is_busy(slot):
+                raise ChildRunning(
+                    f"{path}: is already running (or about to be restarted)"
+                )
             await node.restart(slot)
             return node.settle_event(slot)
 
@@ -590,13 +629,16 @@ class Tree:
         """
         Forget the stopped child at *path*.
 
+        A child listed ``stopped`` can be deleted, also one still queued to
+        start after a sibling.
+
         Raises:
             ChildRunning: It still runs; `terminate_child` it first.
         """
-        node, slot = self._child(path)
+        node, _ = self._child(path)
 
         async def delete() -> None:
-            node.delete(slot)
+            node.delete(self._resolve(node, path))
 
         await node.call(delete)
 
@@ -634,6 +676,17 @@ class Tree:
         if node.closing:
             raise TreeNotRunning(f"{path}: the supervisor is stopping")
         return node
+
+    def _resolve(self, node: Node, path: str) -> Slot:
+        """
+        The child at *path*, looked up again when its control job runs in
+        *node*'s control task: what was queued before it may have removed
+        the child (`ChildLookupError`) or replaced its supervisor.
+        """
+        again, slot = self._child(path)
+        if again is not node:  # pragma: no cover - a replaced node is closed first
+            raise TreeNotRunning(f"{path}: its supervisor was restarted")
+        return slot
 
     def _child(self, path: str) -> tuple[Node, Slot]:
         parent, sep, name = path.rpartition("/")

@@ -121,8 +121,11 @@ class Model:
         start_delays: dict[str, float],
     ) -> Model:
         model = cls(path, spec, clock, stops, start_delays, booting=True)
-        for name, restart, beat, sub in spec.children:
-            model.add(name, restart, beat, sub)
+        for index, (name, restart, beat, sub) in enumerate(spec.children):
+            path = f"{model.path}/{name}"
+            model.children[name] = MChild(name, path, index, restart, beat, sub)
+            model.pending.append(name)
+        model.next_index = len(spec.children)
         model.booting = False
         model._advance()
         return model
@@ -141,7 +144,12 @@ class Model:
         return len(self.children), sum(c.running for c in self.children.values())
 
     def busy(self, name: str) -> bool:
-        return self.children[name].active or name in self.pending
+        """
+        Has an incarnation, or is the crashed child of a sweep waiting to be
+        restarted (state backoff); a stopped child queued behind a sibling is not.
+        """
+        child = self.children[name]
+        return child.active or child.state is State.BACKOFF
 
     def models(self) -> Iterator[Model]:
         """This model and those of its running child supervisors, depth first."""
@@ -427,31 +435,44 @@ class Model:
         self.children[name].frozen = True
 
     def terminate(self, name: str) -> None:
+        """
+        Stop it. If it is queued and has not started, the siblings queued after
+        it (waiting for it) leave the queue too and stay stopped (OTP leaves
+        them undefined until restarted).
+        """
         child = self.children[name]
         if name in self.pending:
-            was_head = self.pending[0] == name
-            self.pending.remove(name)
-            if not child.active:
-                child.state = State.STOPPED
-            if was_head:
-                self._advance()
+            at = self.pending.index(name)
+            dropped = self.pending[at:] if not child.running else [name]
+            for other in dropped:
+                self.pending.remove(other)
+                queued = self.children[other]
+                if not queued.active:
+                    queued.state = State.STOPPED
+                    queued.pending_delay = 0.0
         self._stop(child)
+        self._advance()
 
     def restart_child(self, name: str) -> None:
-        """Stop it if it is up, then queue it again: no backoff, not counted."""
+        """
+        Stop it if it is up, then start it at once, whatever the start queue
+        holds (OTP): no backoff, not counted. A queued child keeps its place.
+        """
         child = self.children[name]
-        if name in self.pending:
-            self.pending.remove(name)
         self._stop(child)
         child.manual_restarts += 1
         child.pending_delay = 0.0
-        self._enqueue([name])
+        self._launch(child, 0.0)
+        self._advance()
 
     def delete(self, name: str) -> bool:
         """False (and nothing changes) if the child is busy."""
         if self.busy(name):
             return False
         del self.children[name]
+        if name in self.pending:
+            self.pending.remove(name)
+            self._advance()
         return True
 
     def add(
@@ -461,7 +482,9 @@ class Model:
         beat: float | None,
         sub: SupSpec | None = None,
     ) -> None:
+        """start_child: the new child starts at once, not held by the start queue."""
         path = f"{self.path}/{name}"
-        self.children[name] = MChild(name, path, self.next_index, restart, beat, sub)
+        child = MChild(name, path, self.next_index, restart, beat, sub)
+        self.children[name] = child
         self.next_index += 1
-        self._enqueue([name])
+        self._launch(child, 0.0)
