@@ -80,12 +80,16 @@ def _number(
                 attribute.name,
                 f"must be a number, got {safe_repr(value)}",
             )
-        if math.isinf(value):
+        try:
+            infinite = math.isinf(value)
+        except OverflowError:  # an int beyond any float (10**400)
+            infinite = True
+        if infinite:
             bound = " (None means no bound)" if optional else ""
             raise SpecError(
                 _path(instance),
                 attribute.name,
-                f"must be a finite number{bound}, got {value!r}",
+                f"must be a finite number{bound}, got {safe_repr(value, 40)}",
             )
         ok = value >= minimum if inclusive else value > minimum
         if not ok or math.isnan(value):

@@ -121,6 +121,39 @@ def test_infinite_durations_are_refused(make: Callable[[], object], field: str) 
     assert "finite" in excinfo.value.problem
 
 
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: Child(name="w", target=idle, shutdown=10**400), "shutdown"),
+        (lambda: Supervisor(name="w", intensity=10**400), "intensity"),
+        (lambda: Backoff(max=10**400), "max"),
+        (
+            lambda: DynamicSupervisor(
+                name="w", template=Child(name="j", target=idle), max_children=10**400
+            ),
+            "max_children",
+        ),
+        (
+            lambda: Check(name="w", fn=passing, failure_threshold=10**400),
+            "failure_threshold",
+        ),
+    ],
+)
+def test_an_int_beyond_any_float_is_refused(
+    make: Callable[[], object], field: str
+) -> None:
+    """
+    An int too large for a float (10**400) is a SpecError naming the field, not
+    a bare OverflowError from the validator's own isinf(); the value is cut.
+    """
+    with pytest.raises(SpecError) as excinfo:
+        make()
+
+    assert field == excinfo.value.field
+    assert "finite" in excinfo.value.problem
+    assert len(str(excinfo.value)) < 200
+
+
 async def test_an_infinite_loop_block_threshold_is_refused() -> None:
     """
     open_tree(loop_block_threshold=inf) is a SpecError, not a watcher that never fires.
