@@ -26,13 +26,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import traceback
 from typing import Any, Literal, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from ._safe import safe_repr, safe_str
+from ._safe import cut_exception_dicts, format_traceback, safe_repr, safe_str
 
 __all__ = ["Format", "configure"]
 
@@ -189,11 +188,21 @@ class _HypercornStartAtDebug(logging.Filter):
 
 def _json_tail(*, show_locals: bool) -> list[Processor]:
     return [
-        structlog.processors.ExceptionRenderer(
-            structlog.tracebacks.ExceptionDictTransformer(show_locals=show_locals)
-        ),
+        structlog.processors.ExceptionRenderer(_CutDicts(show_locals=show_locals)),
         structlog.processors.JSONRenderer(default=_json_default),
     ]
+
+
+class _CutDicts:
+    """structlog's exception dicts, each message and note cut (see `cut_exception_dicts`)."""
+
+    def __init__(self, *, show_locals: bool) -> None:
+        self._transform = structlog.tracebacks.ExceptionDictTransformer(
+            show_locals=show_locals
+        )
+
+    def __call__(self, exc_info: Any) -> list[dict[str, Any]]:
+        return cut_exception_dicts(self._transform(exc_info))
 
 
 def _json_default(value: Any) -> Any:
@@ -301,9 +310,8 @@ def _rounded(value: float) -> float:
 
 
 def _plain_traceback(sio: TextIO, exc_info: Any) -> None:
-    sio.write("\n" + "".join(traceback.format_exception(*exc_info)).rstrip("\n"))
+    sio.write("\n" + format_traceback(exc_info).rstrip("\n"))
 
 
 def _traceback_with_locals(sio: TextIO, exc_info: Any) -> None:
-    formatted = traceback.TracebackException(*exc_info, capture_locals=True).format()
-    sio.write("\n" + "".join(formatted).rstrip("\n"))
+    sio.write("\n" + format_traceback(exc_info, capture_locals=True).rstrip("\n"))
