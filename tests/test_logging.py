@@ -552,3 +552,36 @@ class TestHugeMessages:
         assert text.count("child_crashed") >= 2
         assert "more characters]" in text
         assert len(text) < 50_000
+
+
+async def test_a_console_crash_line_escapes_control_characters(
+    autojump_clock: Any,
+) -> None:
+    """
+    The one-line crash summary escapes every control character of the message
+    and of the exception type's name (ESC, CR, LF, DEL, U+2028), not only CR
+    and LF: no forged line after it, no terminal escape sequence on the
+    operator's terminal.
+    """
+    evil = type("Evil\n2026-01-01 [critical ] forged", (Exception,), {})
+    spec = Supervisor(
+        name="r",
+        intensity=100,
+        period=100,
+        children=[
+            Child(name="c", target=raising(evil("\x1b]0;owned\x07 \x9b2J\u2028x")))
+        ],
+    )
+    out = io.StringIO()
+    supervisor.logging.configure(format="console", stream=out)
+    async with open_tree(spec, loop_block_threshold=None):
+        await trio.sleep(10)
+    lines = [line for line in out.getvalue().splitlines() if "child_crashed" in line]
+
+    assert len(lines) >= 2
+    for line in lines:
+        assert "\x1b" not in line
+        assert "\x07" not in line
+        assert "\x9b" not in line
+        assert "\\x1b]0;owned\\x07 \\x9b2J\\u2028x" in line
+        assert "Evil\\n2026-01-01 [critical ] forged" in line
