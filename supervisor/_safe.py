@@ -10,6 +10,7 @@ much was dropped, so that one huge message cannot bloat snapshots and logs.
 
 from __future__ import annotations
 
+import re
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -76,3 +77,13 @@ def cut_exception_dicts(trace: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if isinstance(group, list):
                 cut_exception_dicts(group)
     return trace
+
+
+# C0 and C1 control characters (CR, LF, ESC, DEL, CSI) and the Unicode line and
+# paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """*text* with every control character escaped (``\\n``, ``\\x1b``): one line, no terminal escapes."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text)

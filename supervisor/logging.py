@@ -25,14 +25,19 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from typing import Any, Literal, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from ._safe import cut_exception_dicts, format_traceback, safe_repr, safe_str
+from ._safe import (
+    cut_exception_dicts,
+    format_traceback,
+    one_line,
+    safe_repr,
+    safe_str,
+)
 
 __all__ = ["Format", "configure"]
 
@@ -278,20 +283,10 @@ class _ConsoleLine:
             del event["reason"]
         # One line, whatever the message and the type's name hold: no forged
         # lines after it, no terminal escape sequences.
-        type_name = _one_line(type_name)
-        message = _one_line(safe_str(exc, _CONSOLE_MESSAGE))
+        type_name = one_line(type_name)
+        message = one_line(safe_str(exc, _CONSOLE_MESSAGE))
         where_raised = f" ({os.path.basename(filename)}:{line})" if filename else ""
         return f"{type_name}: {message}{where_raised}" if message else type_name
-
-
-# C0 and C1 control characters (CR, LF, ESC, DEL, CSI) and the Unicode line and
-# paragraph separators.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def _one_line(text: str) -> str:
-    """*text* with every control character escaped (``\\n``, ``\\x1b``)."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
 def _exception(exc_info: Any) -> BaseException | None:
