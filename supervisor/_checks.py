@@ -24,7 +24,7 @@ import trio
 
 from ._errors import BadCheckResult, SpecError
 from ._log import get_logger
-from ._safe import safe_repr, safe_str
+from ._safe import MAX_TEXT, safe_repr, safe_str
 from ._spec import _check_name, _integer, _positive, is_async_callable
 
 LOG = get_logger("supervisor")
@@ -119,10 +119,11 @@ class CheckState:
             self.consecutive_successes += 1
             self.consecutive_failures = 0
             self.last_error = None
-            self.note = None if obs is None else obs.message
+            self.note = None if obs is None else _cut(obs.message)
             self.warn = obs is not None and obs.warn
             if obs is not None and obs.value is not None:
-                self.observed_value, self.observed_unit = _finite(obs.value), obs.unit
+                self.observed_value = _finite(obs.value)
+                self.observed_unit = _cut(obs.unit, MAX_UNIT)
             if (
                 self.up is not True
                 and self.consecutive_successes >= check.success_threshold
@@ -136,7 +137,7 @@ class CheckState:
             self.last_error = f"{type(error).__name__}: {safe_str(error)}"
             if isinstance(error, CheckFailed) and error.value is not None:
                 self.observed_value = _finite(error.value)
-                self.observed_unit = error.unit if isinstance(error.unit, str) else None
+                self.observed_unit = _cut(error.unit, MAX_UNIT)
             if self.up is not False and (
                 self.consecutive_failures >= check.failure_threshold or self.up is None
             ):
@@ -164,6 +165,17 @@ class CheckState:
         if self.up is not True:
             return "fail"
         return "warn" if self.warn or self.consecutive_failures else "pass"
+
+
+#: Longest unit kept from an Observation ("s", "bytes", "children"). A unit is
+#: shown to anonymous callers; a check's message is cut at MAX_TEXT.
+MAX_UNIT = 64
+
+
+def _cut(text: object, limit: int = MAX_TEXT) -> str | None:
+    # What a check reports ends up in every /status and health+json answer:
+    # a huge unit or message must not make each of them megabytes.
+    return safe_str(text, limit) if isinstance(text, str) else None
 
 
 class CheckFailed(Exception):

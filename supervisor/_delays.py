@@ -68,7 +68,13 @@ class BackoffSchedule:
     def next_delay(self) -> float:
         """The delay before the next restart (after `note_run` of the run that ended)."""
         self.attempt += 1
-        delay = next(self._gen)
+        try:
+            delay = next(self._gen)
+        except OverflowError:
+            # factor**n left the floats before initial * factor**n reached max
+            # (initial=1e-320, or max=1e308): past max, the delay is max.
+            self._gen = itertools.repeat(float(self._spec.max))
+            delay = next(self._gen)
         # A zero delay means "no backoff" (OTP's instant restart): jitter would
         # turn it into up to a second with Jitter.RANDOM.
         if self._jitter is not None and delay > 0:

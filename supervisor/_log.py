@@ -16,9 +16,17 @@ starts), so an application configures logging before it starts a tree.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
+
+from ._safe import format_traceback
+
+
+def _plain_traceback(sio: TextIO, exc_info: Any) -> None:
+    # structlog.dev.plain_traceback, with each part cut (a huge message).
+    sio.write("\n" + format_traceback(exc_info))
+
 
 _FALLBACK_PROCESSORS: list[structlog.typing.Processor] = [
     structlog.contextvars.merge_contextvars,
@@ -26,7 +34,7 @@ _FALLBACK_PROCESSORS: list[structlog.typing.Processor] = [
     structlog.processors.StackInfoRenderer(),
     structlog.dev.set_exc_info,
     structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False),
-    structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback),
+    structlog.dev.ConsoleRenderer(exception_formatter=_plain_traceback),
 ]
 
 

@@ -919,7 +919,10 @@ class Node:
         if name is None:
             name = self._next_dynamic_name(template.name)
         if isinstance(template, Child):
-            child = attrs.evolve(template, name=name, args=(*template.args, *args))
+            try:
+                child = attrs.evolve(template, name=name, args=(*template.args, *args))
+            except SpecError as exc:  # the spec's own check names the child only
+                raise SpecError(f"{self.path}/{name}", exc.field, exc.problem) from None
             check_arguments(child, f"{self.path}/{name}")
             return child
         if args:

@@ -80,12 +80,16 @@ def _number(
                 attribute.name,
                 f"must be a number, got {safe_repr(value)}",
             )
-        if math.isinf(value):
+        try:
+            infinite = math.isinf(value)
+        except OverflowError:  # an int beyond any float (10**400)
+            infinite = True
+        if infinite:
             bound = " (None means no bound)" if optional else ""
             raise SpecError(
                 _path(instance),
                 attribute.name,
-                f"must be a finite number{bound}, got {value!r}",
+                f"must be a finite number{bound}, got {safe_repr(value, 40)}",
             )
         ok = value >= minimum if inclusive else value > minimum
         if not ok or math.isnan(value):
@@ -237,11 +241,16 @@ def _args_tuple(value: Any) -> Any:
 
 def _check_args(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, tuple):
-        hint = f"; for one argument write args=({safe_repr(value)},)"
+        # Named by its type only: arguments are where secrets go (an API key
+        # given as args=key instead of args=(key,)), and this message reaches
+        # the CLI's stderr and crash logs.
+        kind = type(value).__name__
+        article = "an" if kind[:1].lower() in "aeiou" else "a"
         raise SpecError(
             _path(instance),
             attribute.name,
-            f"must be a tuple or list of positional arguments, got {safe_repr(value)}{hint}",
+            f"must be a tuple or list of positional arguments, got {article} {kind}; "
+            f"for one argument write args=(value,) with the comma",
         )
 
 

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree as RichTree
 
+from ._safe import one_line
 from ._snapshot import Reason
 
 EXIT_HEALTHY = 0
@@ -42,22 +43,41 @@ def status(url: str, *, as_json: bool, token_env: str, timeout: float) -> int:
         )
         response.raise_for_status()
         data = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        print(f"supervisor status: cannot read {url}/status: {exc}", file=sys.stderr)
+    except (httpx.HTTPError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        _fail(url, f"cannot read {url}/status: {reason}")
         return EXIT_UNHEALTHY
-    healthy = bool(data.get("verdicts", {}).get("healthz"))
     if as_json:
         print(json.dumps(data, indent=2))
-    else:
+        verdicts = data.get("verdicts") if isinstance(data, dict) else None
+        healthy = isinstance(verdicts, dict) and verdicts.get("healthz") is True
+        return EXIT_HEALTHY if healthy else EXIT_UNHEALTHY
+    try:
+        # Whatever answered may not be a tree (another service on that port):
+        # a document of another shape is one line, not a traceback.
+        healthy = data["verdicts"]["healthz"] is True
         _print(data)
+    except (KeyError, TypeError, AttributeError, ValueError, RecursionError):
+        _fail(url, f"{url}/status is not a supervisor status document")
+        return EXIT_UNHEALTHY
     return EXIT_HEALTHY if healthy else EXIT_UNHEALTHY
+
+
+def _fail(url: str, message: str) -> None:
+    print(f"supervisor status: {one_line(message)}", file=sys.stderr)
+
+
+def _text(value: object) -> str:
+    # What the server sent, as plain text: no rich markup, no terminal escapes.
+    return escape(one_line(str(value)))
 
 
 def _print(data: dict[str, Any]) -> None:
     console = Console()
     verdicts = data["verdicts"]
     marks = "  ".join(
-        f"[{'green' if ok else 'red'}]{name} {'ok' if ok else 'failing'}[/]"
+        f"[{'green' if ok is True else 'red'}]{_text(name)} "
+        f"{'ok' if ok is True else 'failing'}[/]"
         for name, ok in verdicts.items()
     )
     root = data["tree"]["root"]
@@ -65,10 +85,12 @@ def _print(data: dict[str, Any]) -> None:
     _add_children(top, root)
     console.print(top)
     for check in data.get("checks", []):
-        colour = {"pass": "green", "warn": "yellow"}.get(check["status"], "red")
-        detail = f" - {escape(check['last_error'])}" if check.get("last_error") else ""
+        status = check["status"]
+        colour = {"pass": "green", "warn": "yellow"}.get(status, "red")
+        error = check.get("last_error")
+        detail = f" - {_text(error)}" if error else ""
         console.print(
-            f"check [bold]{escape(check['name'])}[/] [{colour}]{check['status']}[/]{detail}"
+            f"check [bold]{_text(check['name'])}[/] [{colour}]{_text(status)}[/]{detail}"
         )
 
 
@@ -78,15 +100,16 @@ def _add_children(branch: RichTree, node: dict[str, Any]) -> None:
 
 
 def _line(node: dict[str, Any]) -> str:
-    colour = _COLOURS.get(node["state"], "white")
-    parts = [f"[bold]{escape(node['name'])}[/] [{colour}]{node['state']}[/]"]
+    state = node["state"]
+    colour = _COLOURS.get(state, "white")
+    parts = [f"[bold]{_text(node['name'])}[/] [{colour}]{_text(state)}[/]"]
     if node["restarts"]:
-        parts.append(f"restarts {node['restarts']}")
+        parts.append(f"restarts {_text(node['restarts'])}")
     if node.get("heartbeat_age") is not None:
-        parts.append(f"beat {node['heartbeat_age']:.1f}s ago")
+        parts.append(f"beat {float(node['heartbeat_age']):.1f}s ago")
     last = node.get("last_exit")
     if last and last["reason"] not in (Reason.NORMAL, Reason.SHUTDOWN):
-        what = last.get("exc_type") or ""
+        what = str(last.get("exc_type") or "")
         message = f": {last['exc_message']}" if last.get("exc_message") else ""
-        parts.append(f"[red]last: {last['reason']} {escape(what + message)}[/]")
+        parts.append(f"[red]last: {_text(last['reason'])} {_text(what + message)}[/]")
     return "  ".join(parts)

@@ -26,13 +26,18 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import traceback
 from typing import Any, Literal, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from ._safe import safe_repr, safe_str
+from ._safe import (
+    cut_exception_dicts,
+    format_traceback,
+    one_line,
+    safe_repr,
+    safe_str,
+)
 
 __all__ = ["Format", "configure"]
 
@@ -189,11 +194,21 @@ class _HypercornStartAtDebug(logging.Filter):
 
 def _json_tail(*, show_locals: bool) -> list[Processor]:
     return [
-        structlog.processors.ExceptionRenderer(
-            structlog.tracebacks.ExceptionDictTransformer(show_locals=show_locals)
-        ),
+        structlog.processors.ExceptionRenderer(_CutDicts(show_locals=show_locals)),
         structlog.processors.JSONRenderer(default=_json_default),
     ]
+
+
+class _CutDicts:
+    """structlog's exception dicts, each message and note cut (see `cut_exception_dicts`)."""
+
+    def __init__(self, *, show_locals: bool) -> None:
+        self._transform = structlog.tracebacks.ExceptionDictTransformer(
+            show_locals=show_locals
+        )
+
+    def __call__(self, exc_info: Any) -> list[dict[str, Any]]:
+        return cut_exception_dicts(self._transform(exc_info))
 
 
 def _json_default(value: Any) -> Any:
@@ -266,10 +281,10 @@ class _ConsoleLine:
         event.pop("exc_message", None)
         if event.get("reason") == "crash":
             del event["reason"]
-        # One line, whatever the message holds (no forged lines after it).
-        message = (
-            safe_str(exc, _CONSOLE_MESSAGE).replace("\r", "\\r").replace("\n", "\\n")
-        )
+        # One line, whatever the message and the type's name hold: no forged
+        # lines after it, no terminal escape sequences.
+        type_name = one_line(type_name)
+        message = one_line(safe_str(exc, _CONSOLE_MESSAGE))
         where_raised = f" ({os.path.basename(filename)}:{line})" if filename else ""
         return f"{type_name}: {message}{where_raised}" if message else type_name
 
@@ -301,9 +316,8 @@ def _rounded(value: float) -> float:
 
 
 def _plain_traceback(sio: TextIO, exc_info: Any) -> None:
-    sio.write("\n" + "".join(traceback.format_exception(*exc_info)).rstrip("\n"))
+    sio.write("\n" + format_traceback(exc_info).rstrip("\n"))
 
 
 def _traceback_with_locals(sio: TextIO, exc_info: Any) -> None:
-    formatted = traceback.TracebackException(*exc_info, capture_locals=True).format()
-    sio.write("\n" + "".join(formatted).rstrip("\n"))
+    sio.write("\n" + format_traceback(exc_info, capture_locals=True).rstrip("\n"))

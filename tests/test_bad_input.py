@@ -121,6 +121,39 @@ def test_infinite_durations_are_refused(make: Callable[[], object], field: str) 
     assert "finite" in excinfo.value.problem
 
 
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: Child(name="w", target=idle, shutdown=10**400), "shutdown"),
+        (lambda: Supervisor(name="w", intensity=10**400), "intensity"),
+        (lambda: Backoff(max=10**400), "max"),
+        (
+            lambda: DynamicSupervisor(
+                name="w", template=Child(name="j", target=idle), max_children=10**400
+            ),
+            "max_children",
+        ),
+        (
+            lambda: Check(name="w", fn=passing, failure_threshold=10**400),
+            "failure_threshold",
+        ),
+    ],
+)
+def test_an_int_beyond_any_float_is_refused(
+    make: Callable[[], object], field: str
+) -> None:
+    """
+    An int too large for a float (10**400) is a SpecError naming the field, not
+    a bare OverflowError from the validator's own isinf(); the value is cut.
+    """
+    with pytest.raises(SpecError) as excinfo:
+        make()
+
+    assert field == excinfo.value.field
+    assert "finite" in excinfo.value.problem
+    assert len(str(excinfo.value)) < 200
+
+
 async def test_an_infinite_loop_block_threshold_is_refused() -> None:
     """
     open_tree(loop_block_threshold=inf) is a SpecError, not a watcher that never fires.
@@ -360,7 +393,7 @@ FAILING_SOURCES = {
         ),
         ("syntax", 1, "SyntaxError"),
         ("factory", 2, "KeyError: 'missing key'"),
-        ("spec", 5, "args=('orders',)"),
+        ("spec", 5, "args=(value,)"),
     ],
 )
 def test_spec_loading_failures_exit_2_with_the_users_traceback(
@@ -438,13 +471,16 @@ def test_a_bad_stop_timeout_is_a_usage_error(value: str) -> None:
 
 def test_a_string_as_args_is_refused_with_a_hint() -> None:
     """
-    args="orders" would pass six one-letter arguments: refused, with the tuple to write.
+    args="orders" would pass six one-letter arguments: refused, with the tuple
+    to write. The value itself is not echoed: args=API_KEY (the comma
+    forgotten) must not print the key in the CLI's error or a crash log.
     """
     with pytest.raises(SpecError) as excinfo:
-        Child(name="w", target=job, args="orders")  # type: ignore[arg-type]
+        Child(name="w", target=job, args="sk-live-0rders")  # type: ignore[arg-type]
 
     assert ("w", "args") == (excinfo.value.path, excinfo.value.field)
-    assert "args=('orders',)" in str(excinfo.value)
+    assert "got a str; for one argument write args=(value,)" in str(excinfo.value)
+    assert "sk-live" not in str(excinfo.value)
 
 
 @pytest.mark.parametrize(
@@ -520,9 +556,12 @@ async def test_dynamic_start_child_checks_the_appended_args(
     async with open_tree(pool_tree(), loop_block_threshold=None) as tree:
         with pytest.raises(SpecError) as missing:
             await tree.start_child("app/pool")
-        with pytest.raises(SpecError):
+        with pytest.raises(SpecError) as extra:
             await tree.start_child("app/pool", args=("a", "b"))
         path = await tree.start_child("app/pool", args=("a",))
+
+        # Too many arguments fail the template's own check: still the full path.
+        assert extra.value.path.startswith("app/pool/j-")
 
         assert "app/pool/j-" in path
         assert ("args", 1) == (

@@ -15,7 +15,7 @@ import trio.testing
 
 import supervisor
 from supervisor import Check, Child, Feeds, Supervisor, checks, open_tree
-from supervisor._checks import CheckState
+from supervisor._checks import CheckFailed, CheckState, Observation
 
 
 class Flaky:
@@ -479,3 +479,23 @@ async def test_a_system_part_that_never_comes_up_fails_the_run_before_the_root(
     assert isinstance(error, supervisor.TooManyRestarts)
     assert error.last is not None
     assert "Address already in use" in (error.last.exc_message or "")
+
+
+def test_a_huge_unit_or_message_is_cut() -> None:
+    """
+    What a check reports is in every /status and health+json answer (the unit
+    for anonymous callers too): a 100,000-character unit or message is cut, so
+    that one check cannot make each answer megabytes.
+    """
+
+    async def fn() -> None:
+        return None
+
+    state = CheckState(Check(name="big", fn=fn))
+    huge = Observation(value=1.0, unit="u" * 100_000, message="m" * 100_000)
+    state.record(1.0, huge, None)
+
+    assert 0 < len(state.observed_unit or "") < 100
+    assert 0 < len(state.note or "") < 2100
+    state.record(2.0, None, CheckFailed("over", 5.0, "u" * 100_000))
+    assert 0 < len(state.observed_unit or "") < 100

@@ -14,7 +14,9 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from supervisor import HttpOptions, ShowDetails, _cli
@@ -394,3 +396,69 @@ class TestStatusCommand:
         )
         assert 1 == gone.returncode
         assert "cannot read" in gone.stderr
+
+
+class TestStatusOfAStrangeServer:
+    """
+    `supervisor status` talks to whatever answers on that port (another
+    service, a proxy, an attacker): a document of another shape is one line and
+    exit 1, never a traceback, and what the server sends reaches the terminal
+    without its control characters (no escape sequences, no forged lines).
+    """
+
+    @staticmethod
+    def answer(monkeypatch: pytest.MonkeyPatch, body: bytes) -> None:
+        def get(url: str, **kwargs: Any) -> httpx.Response:
+            return httpx.Response(200, content=body, request=httpx.Request("GET", url))
+
+        monkeypatch.setattr(httpx, "get", get)
+
+    @pytest.mark.parametrize(
+        ("body", "says"),
+        [
+            (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+            (b"[]", "not a supervisor status document"),
+            (b'{"tree": 5}', "not a supervisor status document"),
+            (b'{"tree": {"root": null}, "verdicts": {}}', "not a supervisor status"),
+        ],
+    )
+    def test_a_document_of_another_shape_is_one_line(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+        body: bytes,
+        says: str,
+    ) -> None:
+        self.answer(monkeypatch, body)
+
+        assert 1 == _cli.main(["status", "http://127.0.0.1:1"])
+        err = capsys.readouterr().err
+        assert says in err
+        assert 1 == err.count("\n")
+
+    def test_control_characters_are_escaped(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        node = {
+            "name": "r\x1b[31m\n[fake] line",
+            "state": "running\x1b]0;x\x07",
+            "restarts": 1,
+            "children": [],
+            "last_exit": {
+                "reason": "crash",
+                "exc_type": "E\x1b[2J",
+                "exc_message": "m",
+            },
+        }
+        document = {
+            "tree": {"root": node},
+            "verdicts": {"livez": True, "readyz": True, "healthz": True},
+            "checks": [{"name": "c\x1b", "status": "fail", "last_error": "e\x9b1m"}],
+        }
+        self.answer(monkeypatch, json.dumps(document).encode())
+
+        assert 0 == _cli.main(["status", "http://127.0.0.1:1"])
+        out = capsys.readouterr().out
+        for char in "\x1b\x07\x9b":
+            assert char not in out
+        assert "r\\x1b[31m\\n[fake] line" in out

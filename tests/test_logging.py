@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import structlog
 import trio
+import trio.testing
 
 import supervisor
 from supervisor import (
@@ -497,3 +498,90 @@ def test_an_unconfigured_application_sees_no_locals_and_a_plain_traceback() -> N
     assert out.count("Traceback (most recent call last)") == 21
     assert "ConnectionError: the API is down" in out
     assert "CONFIGURED False" in out
+
+
+class TestHugeMessages:
+    """
+    An exception's message is cut at 2048 characters in the traceback too (the
+    ``Type: message`` line, the JSON ``exc_value``, notes, inside groups), not
+    only in ``exc_message``: a child that crashes with a megabyte message
+    (a response body, a query) must not write a megabyte per crash.
+    """
+
+    HUGE = "q" * 1_000_000
+
+    def huge_tree(self) -> Supervisor:
+        error = ValueError(self.HUGE)
+        error.add_note("n" * 100_000)
+        group = ExceptionGroup("g", [KeyError(self.HUGE)])
+        return Supervisor(
+            name="demo",
+            intensity=100,
+            period=100,
+            children=[
+                Child(name="huge", target=raising(error)),
+                Child(name="group", target=raising(group)),
+            ],
+        )
+
+    @pytest.mark.parametrize("fmt", FORMATS)
+    async def test_each_format_cuts_the_traceback(
+        self, autojump_clock: Any, fmt: str
+    ) -> None:
+        out = io.StringIO()
+        supervisor.logging.configure(format=fmt, stream=out)  # type: ignore[arg-type]
+        async with open_tree(self.huge_tree(), loop_block_threshold=None):
+            await trio.sleep(1.5)
+        text = out.getvalue()
+
+        assert text.count("child_crashed") >= 2
+        assert "more characters]" in text
+        assert len(text) < 50_000
+
+    def test_unconfigured_cuts_the_traceback(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        async def main() -> None:
+            async with open_tree(self.huge_tree(), loop_block_threshold=None):
+                await trio.sleep(1.5)
+
+        supervisor.logging._reset()  # as in an application that never configured it
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+        text = capsys.readouterr().out
+
+        assert text.count("child_crashed") >= 2
+        assert "more characters]" in text
+        assert len(text) < 50_000
+
+
+async def test_a_console_crash_line_escapes_control_characters(
+    autojump_clock: Any,
+) -> None:
+    """
+    The one-line crash summary escapes every control character of the message
+    and of the exception type's name (ESC, CR, LF, DEL, U+2028), not only CR
+    and LF: no forged line after it, no terminal escape sequence on the
+    operator's terminal.
+    """
+    evil = type("Evil\n2026-01-01 [critical ] forged", (Exception,), {})
+    spec = Supervisor(
+        name="r",
+        intensity=100,
+        period=100,
+        children=[
+            Child(name="c", target=raising(evil("\x1b]0;owned\x07 \x9b2J\u2028x")))
+        ],
+    )
+    out = io.StringIO()
+    supervisor.logging.configure(format="console", stream=out)
+    async with open_tree(spec, loop_block_threshold=None):
+        await trio.sleep(10)
+    lines = [line for line in out.getvalue().splitlines() if "child_crashed" in line]
+
+    assert len(lines) >= 2
+    for line in lines:
+        assert "\x1b" not in line
+        assert "\x07" not in line
+        assert "\x9b" not in line
+        assert "\\x1b]0;owned\\x07 \\x9b2J\\u2028x" in line
+        assert "Evil\\n2026-01-01 [critical ] forged" in line

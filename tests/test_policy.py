@@ -525,3 +525,24 @@ class TestPlanRestart:
         earlier siblings are never touched.
         """
         assert expected == plan_restart(Strategy.REST_FOR_ONE, children, exited)
+
+
+@pytest.mark.parametrize(
+    ("initial", "factor", "cap"),
+    [(1e-320, 2.0, 1.0), (0.5, 1e300, 1e308), (1e-300, 2.0, 1e308)],
+)
+def test_backoff_past_the_floats_stays_at_max(
+    initial: float, factor: float, cap: float
+) -> None:
+    """
+    A valid Backoff whose factor**n overflows before initial * factor**n reaches
+    max (a tiny initial, or max=1e308 once inf is refused) keeps giving max:
+    next_delay raised OverflowError, a crash of the supervisor itself.
+    """
+    schedule = BackoffSchedule(
+        Backoff(initial=initial, factor=factor, max=cap, jitter=Jitter.NONE)
+    )
+    delays = [schedule.next_delay() for _ in range(3000)]
+
+    assert delays[-1] == cap
+    assert all(0 < d <= cap for d in delays)
