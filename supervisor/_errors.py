@@ -60,7 +60,8 @@ class TooManyRestarts(SupervisorError):
         self.last = last
         cause = f"; last failure: {last.describe()}" if last is not None else ""
         super().__init__(
-            f"{path}: more than {intensity} restarts within {period:g} s{cause}"
+            f"{path}: more than {intensity} restart{'' if intensity == 1 else 's'} "
+            f"within {period:g} s{cause}"
         )
 
 

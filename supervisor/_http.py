@@ -179,11 +179,15 @@ class _RateLimit:
         return suppressed
 
 
+# A 4xx answer quotes what the client sent (a path, a name): no more than this.
+_ERROR_TEXT = 512
+
+
 class _BadRequest(Exception):
     def __init__(
         self, status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()
     ) -> None:
-        super().__init__(message)
+        super().__init__(safe_str(message, _ERROR_TEXT))
         self.status = status
         self.headers = list(headers)
 

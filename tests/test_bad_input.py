@@ -34,6 +34,7 @@ from supervisor import (
     HttpOptions,
     SpecError,
     Supervisor,
+    TooManyRestarts,
     _cli,
     open_tree,
     run,
@@ -699,6 +700,40 @@ async def test_a_websocket_upgrade_is_refused_with_403() -> None:
         await stream.aclose()
 
     assert answer.startswith(b"HTTP/1.1 403")
+
+
+async def test_a_4xx_answer_quotes_at_most_512_characters_of_the_request() -> None:
+    """
+    A 404 names the path it did not find; a 20 KB path is not echoed whole.
+    """
+    async with open_tree(pool_tree(), loop_block_threshold=None) as tree:
+        status, body = await call(
+            tree.asgi_app(),
+            {
+                "method": "GET",
+                "path": "/" + "x" * 20_000,
+                "query": b"",
+                "headers": [],
+                "body": b"",
+            },
+        )
+
+    assert 404 == status
+    assert len(body) < 600
+    assert body.startswith(b"no such page: /xxx")
+
+
+def test_too_many_restarts_says_restart_for_one() -> None:
+    one = TooManyRestarts("app", 1, 5, None)
+    many = TooManyRestarts("app", 3, 5, None)
+
+    assert (
+        "app: more than 1 restart within 5 s",
+        "app: more than 3 restarts within 5 s",
+    ) == (
+        str(one),
+        str(many),
+    )
 
 
 # ---- item 20: probes under anonymous load ------------------------------------
