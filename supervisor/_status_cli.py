@@ -105,6 +105,13 @@ def _line(node: dict[str, Any]) -> str:
     parts = [f"[bold]{_text(node['name'])}[/] [{colour}]{_text(state)}[/]"]
     if node["restarts"]:
         parts.append(f"restarts {_text(node['restarts'])}")
+    # Restarts the child did not cause: a sibling's sweep, a restart_child call.
+    for key, word in (
+        ("sweep_restarts", "swept"),
+        ("manual_restarts", "restarted by hand"),
+    ):
+        if node.get(key):
+            parts.append(f"{word} {_text(node[key])}")
     if node.get("heartbeat_age") is not None:
         parts.append(f"beat {float(node['heartbeat_age']):.1f}s ago")
     last = node.get("last_exit")

@@ -462,3 +462,24 @@ class TestStatusOfAStrangeServer:
         for char in "\x1b\x07\x9b":
             assert char not in out
         assert "r\\x1b[31m\\n[fake] line" in out
+
+
+def test_status_line_tells_the_three_restart_counters_apart() -> None:
+    """`supervisor status` shows restarts a child did not cause, each named."""
+    from supervisor._status_cli import _line  # noqa: PLC0415 - the one line under test
+
+    node = {
+        "name": "b",
+        "state": "running",
+        "restarts": 2,
+        "sweep_restarts": 3,
+        "manual_restarts": 1,
+        "last_exit": None,
+    }
+
+    line = _line(node)
+
+    assert "restarts 2" in line
+    assert "swept 3" in line
+    assert "restarted by hand 1" in line
+    assert "swept" not in _line({**node, "sweep_restarts": 0})
