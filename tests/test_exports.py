@@ -4,9 +4,7 @@ The public surface: exactly what __all__ lists, under the `supervisor` name.
 
 from __future__ import annotations
 
-import ast
 import types
-from pathlib import Path
 
 import supervisor
 
@@ -54,24 +52,3 @@ def test_design_names_are_present() -> None:
         "Tree",
     ):
         assert hasattr(supervisor, name), name
-
-
-def test_policy_modules_do_not_import_trio() -> None:
-    """
-    The policy layer is sans-IO: its modules never import trio.
-    """
-    package = Path(supervisor.__file__).parent
-    for module in ("_intensity.py", "_delays.py", "_plan.py", "_spec.py", "_errors.py"):
-        tree = ast.parse((package / module).read_text())
-        imported = {
-            alias.name.split(".")[0]
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Import | ast.ImportFrom)
-            for alias in (
-                node.names
-                if isinstance(node, ast.Import)
-                else [ast.alias(node.module or "")]
-            )
-        }
-
-        assert "trio" not in imported, module
