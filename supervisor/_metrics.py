@@ -2,12 +2,18 @@
 Prometheus metrics, through a prometheus-client custom collector that reads
 the tree's snapshot when scraped: nothing is counted or registered per event,
 and no global registry is touched.
+
+Every metric is named once, in `METRICS`: the collector builds its families
+from it, and the reference in docs/http.md is checked against it by a test
+(as alert rules will be: a rule may only name a metric of this table).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from typing import Literal
 
+import attrs
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
@@ -15,6 +21,108 @@ from ._checks import CheckState
 from ._snapshot import State, TreeSnapshot
 
 _STATES = [str(s) for s in State]
+
+
+@attrs.frozen
+class MetricSpec:
+    """One metric: its name (counters without ``_total``), kind, help and labels."""
+
+    name: str
+    kind: Literal["gauge", "counter"]
+    help: str
+    labels: tuple[str, ...] = ()
+
+    @property
+    def exposed(self) -> str:
+        """The sample name a scrape shows (``_total`` added to counters)."""
+        return f"{self.name}_total" if self.kind == "counter" else self.name
+
+    def family(self) -> GaugeMetricFamily | CounterMetricFamily:
+        make = GaugeMetricFamily if self.kind == "gauge" else CounterMetricFamily
+        return make(self.name, self.help, labels=list(self.labels))
+
+
+METRICS: dict[str, MetricSpec] = {
+    m.name: m
+    for m in (
+        MetricSpec(
+            "supervisor_child_up",
+            "gauge",
+            "1 if the node is running, else 0.",
+            ("path",),
+        ),
+        MetricSpec(
+            "supervisor_child_state",
+            "gauge",
+            "1 for the node's current state, 0 for the others.",
+            ("path", "state"),
+        ),
+        MetricSpec(
+            "supervisor_child_restarts",
+            "counter",
+            "Restarts of the node, by cause: the exit reason of its own exit, "
+            "'sweep' (a sibling's exit swept it) or 'manual' (restart_child).",
+            ("path", "reason"),
+        ),
+        MetricSpec(
+            "supervisor_child_starts",
+            "counter",
+            "Times the node counted as started.",
+            ("path",),
+        ),
+        MetricSpec(
+            "supervisor_heartbeat_age_seconds",
+            "gauge",
+            "Seconds since the child's last heartbeat (children with a timeout).",
+            ("path",),
+        ),
+        MetricSpec(
+            "supervisor_heartbeat_missed",
+            "counter",
+            "Incarnations cancelled for a missed heartbeat.",
+            ("path",),
+        ),
+        MetricSpec(
+            "supervisor_intensity_exceeded",
+            "counter",
+            "Times a supervisor gave up after too many restarts.",
+            ("path",),
+        ),
+        MetricSpec(
+            "supervisor_check_up",
+            "gauge",
+            "1 if the check passes, else 0.",
+            ("check", "feeds"),
+        ),
+        MetricSpec(
+            "supervisor_check_consecutive_failures",
+            "gauge",
+            "Consecutive failures of the check.",
+            ("check",),
+        ),
+        MetricSpec(
+            "supervisor_event_loop_blocked_seconds",
+            "counter",
+            "Seconds the trio event loop was found blocked (watched threshold: "
+            "a loop stuck longer than it counts from when it was last seen running).",
+        ),
+        MetricSpec(
+            "supervisor_crashes",
+            "counter",
+            "Crashes anywhere in the tree since it started, by reason (never reset).",
+            ("reason",),
+        ),
+        MetricSpec(
+            "supervisor_event_loop_blocks",
+            "counter",
+            "Times the trio event loop was found blocked.",
+        ),
+    )
+}
+
+
+def _family(name: str) -> GaugeMetricFamily | CounterMetricFamily:
+    return METRICS[name].family()
 
 
 class TreeCollector(Collector):
@@ -30,40 +138,27 @@ class TreeCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         snap = self._snapshot()
-        up = GaugeMetricFamily(
-            "supervisor_child_up", "1 if the node is running, else 0.", labels=["path"]
-        )
-        state = GaugeMetricFamily(
-            "supervisor_child_state",
-            "1 for the node's current state, 0 for the others.",
-            labels=["path", "state"],
-        )
-        restarts = CounterMetricFamily(
-            "supervisor_child_restarts",
-            "Restarts of the node, by cause: the exit reason of its own exit, "
-            "'sweep' (a sibling's exit swept it) or 'manual' (restart_child).",
-            labels=["path", "reason"],
-        )
-        starts = CounterMetricFamily(
-            "supervisor_child_starts",
-            "Times the node counted as started.",
-            labels=["path"],
-        )
-        beat_age = GaugeMetricFamily(
-            "supervisor_heartbeat_age_seconds",
-            "Seconds since the child's last heartbeat (children with a timeout).",
-            labels=["path"],
-        )
-        missed = CounterMetricFamily(
-            "supervisor_heartbeat_missed",
-            "Incarnations cancelled for a missed heartbeat.",
-            labels=["path"],
-        )
-        gave_up = CounterMetricFamily(
-            "supervisor_intensity_exceeded",
-            "Times a supervisor gave up after too many restarts.",
-            labels=["path"],
-        )
+        yield from self._node_metrics(snap)
+        yield from self._check_metrics()
+        loop = _family("supervisor_event_loop_blocked_seconds")
+        loop.add_metric([], snap.event_loop.blocked_seconds_total)
+        yield loop
+        crashes = _family("supervisor_crashes")
+        for reason, count in snap.crashes:
+            crashes.add_metric([reason], count)
+        yield crashes
+        blocks = _family("supervisor_event_loop_blocks")
+        blocks.add_metric([], snap.event_loop.blocked_count)
+        yield blocks
+
+    def _node_metrics(self, snap: TreeSnapshot) -> Iterator[Metric]:
+        up = _family("supervisor_child_up")
+        state = _family("supervisor_child_state")
+        restarts = _family("supervisor_child_restarts")
+        starts = _family("supervisor_child_starts")
+        beat_age = _family("supervisor_heartbeat_age_seconds")
+        missed = _family("supervisor_heartbeat_missed")
+        gave_up = _family("supervisor_intensity_exceeded")
         for node in snap.walk():
             path = node.path
             up.add_metric([path], 1.0 if node.state is State.RUNNING else 0.0)
@@ -83,40 +178,10 @@ class TreeCollector(Collector):
             if node.kind != "worker":
                 gave_up.add_metric([path], node.intensity_exceeded)
         yield from (up, state, restarts, starts, beat_age, missed, gave_up)
-        yield from self._check_metrics()
-        loop = CounterMetricFamily(
-            "supervisor_event_loop_blocked_seconds",
-            "Seconds the trio event loop was found blocked (watched threshold: "
-            "a loop stuck longer than it counts from when it was last seen running).",
-        )
-        loop.add_metric([], snap.event_loop.blocked_seconds_total)
-        yield loop
-        crashes = CounterMetricFamily(
-            "supervisor_crashes",
-            "Crashes anywhere in the tree since it started, by reason (never reset).",
-            labels=["reason"],
-        )
-        for reason, count in snap.crashes:
-            crashes.add_metric([reason], count)
-        yield crashes
-        blocks = CounterMetricFamily(
-            "supervisor_event_loop_blocks",
-            "Times the trio event loop was found blocked.",
-        )
-        blocks.add_metric([], snap.event_loop.blocked_count)
-        yield blocks
 
     def _check_metrics(self) -> Iterator[Metric]:
-        check_up = GaugeMetricFamily(
-            "supervisor_check_up",
-            "1 if the check passes, else 0.",
-            labels=["check", "feeds"],
-        )
-        failures = GaugeMetricFamily(
-            "supervisor_check_consecutive_failures",
-            "Consecutive failures of the check.",
-            labels=["check"],
-        )
+        check_up = _family("supervisor_check_up")
+        failures = _family("supervisor_check_consecutive_failures")
         for state in self._checks():
             name = state.check.name
             check_up.add_metric(
