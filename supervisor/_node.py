@@ -285,7 +285,7 @@ class Node:
 
     def check_open(self) -> None:
         if self.closing:
-            raise TreeNotRunning(f"{self.path}: the supervisor is stopping")
+            raise TreeNotRunning(self.path, "the supervisor is stopping")
 
     async def call(self, job: Callable[[], Awaitable[T]]) -> T:
         """
@@ -598,10 +598,10 @@ class Node:
     def freeze_heartbeat(self, slot: Slot) -> None:
         """From now on ignore *slot*'s beats, as if it hung (supervisor.testing)."""
         if slot.cell is None or not slot.running:
-            raise ChildRunning(f"{slot.path}: is not running; nothing to hang")
+            raise ChildRunning(slot.path, "is not running; nothing to hang")
         if slot.heartbeat_timeout is None:
             raise NotSupported(
-                f"{slot.path}: has no heartbeat_timeout; a hang would go unnoticed"
+                slot.path, "has no heartbeat_timeout; a hang would go unnoticed"
             )
         if slot.frozen_beat is None:  # hung already: the beats since were ignored
             slot.frozen_beat = slot.cell.at
@@ -609,7 +609,7 @@ class Node:
     def inject(self, slot: Slot, exc: Exception) -> None:
         """Make *slot*'s running incarnation crash with *exc* (supervisor.testing)."""
         if slot.scope is None:
-            raise ChildRunning(f"{slot.path}: is not running; nothing to crash")
+            raise ChildRunning(slot.path, "is not running; nothing to crash")
         slot.injected = exc
         slot.scope.cancel()
 
@@ -890,7 +890,7 @@ class Node:
             spec = self._checked_static(self.spec, spec, args, name)
         if spec.name in self.slots:
             raise ChildExists(
-                f"{self.path}/{spec.name}: a child with that name already exists"
+                f"{self.path}/{spec.name}", "a child with that name already exists"
             )
         slot = self._add_slot(spec)
         self.tree.bump()
@@ -912,9 +912,7 @@ class Node:
             )
         cap = owner.max_children
         if cap is not None and len(self.slots) >= cap:
-            raise TooManyChildren(
-                f"{self.path}: already runs max_children={cap} children"
-            )
+            raise TooManyChildren(self.path, cap)
         template = owner.template
         if name is None:
             name = self._next_dynamic_name(template.name)
@@ -1009,8 +1007,8 @@ class Node:
     def delete(self, slot: Slot) -> None:
         if self.is_busy(slot):
             raise ChildRunning(
-                f"{slot.path}: is running (or about to be restarted); "
-                "terminate it before deleting it"
+                slot.path,
+                "is running (or about to be restarted); terminate it before deleting it",
             )
         if self.slots.get(slot.spec.name) is slot:
             del self.slots[slot.spec.name]

@@ -575,7 +575,7 @@ class Tree:
 
         async def add() -> tuple[Slot, trio.Event]:
             if self._node(path) is not node:  # pragma: no cover - see _resolve
-                raise TreeNotRunning(f"{path}: this supervisor was restarted")
+                raise TreeNotRunning(path, "this supervisor was restarted")
             slot = node.add_child(spec, extra, name)
             # Registered before the child's task first runs: its first attempt
             # cannot end unseen.
@@ -617,7 +617,7 @@ class Tree:
             slot = self._resolve(node, path)
             if only_stopped and node.is_busy(slot):
                 raise ChildRunning(
-                    f"{path}: is already running (or about to be restarted)"
+                    path, "is already running (or about to be restarted)"
                 )
             await node.restart(slot)
             return node.settle_event(slot)
@@ -669,12 +669,12 @@ class Tree:
             here = "/".join(names[: depth + 1])
             if isinstance(slot.spec, Supervisor | DynamicSupervisor):
                 if slot.node is None or not slot.active:
-                    raise TreeNotRunning(f"{here}: this supervisor is not running")
+                    raise TreeNotRunning(here, "this supervisor is not running")
                 node = slot.node
             else:
-                raise NotSupported(f"{here}: is a worker, not a supervisor")
+                raise NotSupported(here, "is a worker, not a supervisor")
         if node.closing:
-            raise TreeNotRunning(f"{path}: the supervisor is stopping")
+            raise TreeNotRunning(path, "the supervisor is stopping")
         return node
 
     def _resolve(self, node: Node, path: str) -> Slot:
@@ -685,13 +685,13 @@ class Tree:
         """
         again, slot = self._child(path)
         if again is not node:  # pragma: no cover - a replaced node is closed first
-            raise TreeNotRunning(f"{path}: its supervisor was restarted")
+            raise TreeNotRunning(path, "its supervisor was restarted")
         return slot
 
     def _child(self, path: str) -> tuple[Node, Slot]:
         parent, sep, name = path.rpartition("/")
         if not sep:
-            raise NotSupported(f"{path}: is the root; use Tree.stop() to stop the tree")
+            raise NotSupported(path, "is the root; use Tree.stop() to stop the tree")
         node = self._node(parent)
         return node, node.slot(name)
 
