@@ -59,7 +59,6 @@ from ._errors import (
     ChildExists,
     ChildLookupError,
     ChildRunning,
-    NotSupported,
     SpecError,
     TooManyChildren,
     TooManyRestarts,
@@ -560,8 +559,7 @@ class Node:
             or timeout is None
         ):
             return None
-        beat = cell.at if slot.frozen_beat is None else slot.frozen_beat
-        expiry = beat + self._beat_offset + timeout
+        expiry = cell.at + self._beat_offset + timeout
         if expiry > now:
             return expiry  # it beat since: check again when that beat expires
         slot.beat_timer = None
@@ -594,24 +592,6 @@ class Node:
         slot.state = State.STOPPING
         self.tree.bump()
         self._bound_stop(slot, scope, self._stop_overdue)
-
-    def freeze_heartbeat(self, slot: Slot) -> None:
-        """From now on ignore *slot*'s beats, as if it hung (supervisor.testing)."""
-        if slot.cell is None or not slot.running:
-            raise ChildRunning(slot.path, "is not running; nothing to hang")
-        if slot.heartbeat_timeout is None:
-            raise NotSupported(
-                slot.path, "has no heartbeat_timeout; a hang would go unnoticed"
-            )
-        if slot.frozen_beat is None:  # hung already: the beats since were ignored
-            slot.frozen_beat = slot.cell.at
-
-    def inject(self, slot: Slot, exc: Exception) -> None:
-        """Make *slot*'s running incarnation crash with *exc* (supervisor.testing)."""
-        if slot.scope is None:
-            raise ChildRunning(slot.path, "is not running; nothing to crash")
-        slot.injected = exc
-        slot.scope.cancel()
 
     def on_exit(
         self, slot: Slot, scope: trio.CancelScope, exit_info: ExitInfo | None
@@ -673,7 +653,6 @@ class Node:
         slot.stop_event = None
         slot.cancel_reason = None
         slot.injected = None
-        slot.frozen_beat = None
         for timer in (slot.start_timer, slot.beat_timer, slot.stop_timer):
             if timer is not None:
                 self._watchdog.cancel(timer)

@@ -17,7 +17,9 @@ import trio
 
 import supervisor
 from supervisor import Child, SpecError, Supervisor, Tree, open_tree, run
+from supervisor._node import Node
 from supervisor._options import TreeOptions
+from supervisor._slot import Slot
 
 PACKAGE = Path(supervisor.__file__).parent
 
@@ -178,3 +180,14 @@ async def test_a_failing_started_hook_stops_the_tree_in_order(
     with pytest.raises(KeyError, match="hook"):
         await run(spec, loop_block_threshold=None, started=started)
     assert stopped == ["b", "a"]
+
+
+def test_the_runtime_carries_no_test_only_hooks() -> None:
+    """
+    A hang is a beat clock that stands still (`supervisor._faults.hang`), not a
+    field of every slot; `Node` has no test-only method. (`Slot.injected` stays:
+    the exit path reads it to report an injected crash.)
+    """
+    assert "frozen_beat" not in attrs.fields_dict(Slot)
+    for name in ("inject", "freeze_heartbeat"):
+        assert not hasattr(Node, name)
