@@ -191,3 +191,22 @@ def test_the_runtime_carries_no_test_only_hooks() -> None:
     assert "frozen_beat" not in attrs.fields_dict(Slot)
     for name in ("inject", "freeze_heartbeat"):
         assert not hasattr(Node, name)
+
+
+async def test_a_failing_opened_hook_is_raised_bare_before_any_child() -> None:
+    ran: list[str] = []
+
+    async def worker() -> None:
+        ran.append("worker")  # pragma: no cover - never started
+
+    spec = Supervisor(name="root", children=[Child(name="w", target=worker)])
+
+    def opened(tree: Tree) -> None:
+        raise KeyError("opened")
+
+    with pytest.raises(KeyError, match="opened"):
+        await run(spec, loop_block_threshold=None, opened=opened)
+    with pytest.raises(KeyError, match="opened"):
+        async with open_tree(spec, loop_block_threshold=None, opened=opened):
+            pass  # pragma: no cover
+    assert ran == []
