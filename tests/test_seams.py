@@ -60,6 +60,8 @@ def _private_uses(source: str) -> tuple[set[tuple[str, str]], set[str]]:
             owner = node.value.id if isinstance(node.value, ast.Name) else "?"
             if (owner, node.attr) not in ALLOWED_PRIVATE_ATTRIBUTES:
                 attributes.add(f"{owner}.{node.attr} (line {node.lineno})")
+        elif isinstance(node, ast.keyword) and (node.arg or "").startswith("_"):
+            attributes.add(f"{node.arg}= (line {node.lineno})")  # Tree(_private=True)
     return imports, attributes
 
 
@@ -87,7 +89,11 @@ def test_the_scan_finds_what_the_surfaces_used_to_do() -> None:
         "node, slot = tree._child(path)\n"
     )
     assert ("_node", "Node") in imports
-    assert {a.split(" ")[0] for a in attributes} == {"tree._run_root", "tree._child"}
+    assert {a.split(" ")[0] for a in attributes} == {
+        "_private=",
+        "tree._run_root",
+        "tree._child",
+    }
 
 
 def test_run_and_open_tree_take_exactly_the_options_fields() -> None:
