@@ -28,7 +28,7 @@ from ._errors import HttpBindError, SpecError, TooManyRestarts
 from ._http import HttpOptions, ShowDetails, parse_bind
 from ._spec import DynamicSupervisor, Supervisor, SupervisorSpec, is_async_callable
 from ._status_cli import status
-from ._tree import Tree
+from ._tree import Tree, run
 from ._version import DISTRIBUTION, __version__
 
 _log = structlog.get_logger("supervisor.cli")
@@ -164,15 +164,23 @@ async def serve(
     gc_freeze: bool = False,
 ) -> None:
     """Run *spec* until it stops; SIGINT/SIGTERM stop it in order, a second one forces."""
-    # Signals are watched from the start, not only once the tree is up: a
-    # dependency that never comes up keeps the initial start retrying.
-    tree = Tree(spec, http=http, _private=True)
     failure: list[BaseException] = []
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_signals_task, tree, signals, stop_timeout)
+
+            def opened(tree: Tree) -> None:
+                # Signals are watched from the start, not only once the tree
+                # is up: a dependency that never comes up keeps the initial
+                # start retrying (signals before this wait in the receiver).
+                nursery.start_soon(_signals_task, tree, signals, stop_timeout)
+
             try:
-                await tree._run_root(_Started(gc_freeze))
+                await run(
+                    spec,
+                    http=http,
+                    opened=opened,
+                    started=_freeze_gc if gc_freeze else None,
+                )
             except trio.Cancelled:
                 raise
             except BaseException as exc:  # raised bare below, not in a group
@@ -183,19 +191,13 @@ async def serve(
         raise failure[0]
 
 
-class _Started:
-    """Told when every initial child has started."""
-
-    def __init__(self, gc_freeze: bool) -> None:
-        self._gc_freeze = gc_freeze
-
-    def started(self) -> None:
-        if self._gc_freeze:
-            # What start-up allocated (specs, tasks, modules) will live as long
-            # as the tree: move it where the collector never scans it again.
-            # An application's choice, never the library's: see heartbeats.md.
-            gc.freeze()
-            _log.info("gc_frozen", objects=gc.get_freeze_count())
+def _freeze_gc(tree: Tree) -> None:
+    """Once every initial child has started (--gc-freeze)."""
+    # What start-up allocated (specs, tasks, modules) will live as long as the
+    # tree: move it where the collector never scans it again. An application's
+    # choice, never the library's: see heartbeats.md.
+    gc.freeze()
+    _log.info("gc_frozen", objects=gc.get_freeze_count())
 
 
 async def _signals_task(

@@ -38,7 +38,8 @@ def stop_requested() -> trio.Event:
     slot = cell.slot
     if slot.stop_event is None:
         raise NotSupported(
-            f"{slot.path}: stop_requested() needs Child(graceful_stop=True); "
-            "without it a stop cancels the child at once"
+            slot.path,
+            "stop_requested() needs Child(graceful_stop=True); "
+            "without it a stop cancels the child at once",
         )
     return slot.stop_event

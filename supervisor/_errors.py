@@ -4,15 +4,22 @@ Every error the library raises on purpose.
     SupervisorError
     ├── SpecError (ValueError)           a spec is wrong; names the tree path and field
     ├── TooManyRestarts                  restart intensity exceeded; carries the last failure
-    ├── ChildLookupError (LookupError)   no node at that tree path
-    ├── ChildExists                      start_child with a name already in use
-    ├── ChildRunning                     delete_child on a child that still runs
-    ├── TooManyChildren                  a dynamic supervisor is at max_children
-    ├── NotSupported                     a call that makes no sense for that node kind
-    ├── TreeNotRunning                   a control call after the tree has stopped
+    ├── ControlError                     a control call cannot be done; .path names the node
+    │   ├── ChildLookupError (LookupError)   no node at that tree path            (HTTP 404)
+    │   ├── ChildExists                      start_child with a name already in use (409)
+    │   ├── ChildRunning                     the call needs a stopped child         (409)
+    │   ├── TooManyChildren                  a dynamic supervisor is at .limit      (409)
+    │   ├── NotSupported                     the call makes no sense for that node  (409)
+    │   └── TreeNotRunning                   the tree, or that supervisor, is stopping (409)
     ├── HttpBindError                    the HTTP server cannot listen on its address
     ├── BadCheckResult (TypeError)       a check returned neither None nor a valid Observation
     └── NotInChild (RuntimeError)        a child-only call made outside a supervised child
+
+Each carries what a program needs to act on it without parsing the message:
+``.path`` (and ``.field`` of a `SpecError`, ``.limit`` of a `TooManyChildren`,
+``.intensity``/``.period``/``.last`` of a `TooManyRestarts`, ``.address`` of an
+`HttpBindError`, ``.check`` of a `BadCheckResult`). The HTTP control route maps
+each `ControlError` to its status code in one table (`supervisor._http.CONTROL_STATUS`).
 """
 
 from __future__ import annotations
@@ -65,32 +72,50 @@ class TooManyRestarts(SupervisorError):
         )
 
 
-class ChildLookupError(SupervisorError, LookupError):
-    """No node exists at the given tree path."""
+class ControlError(SupervisorError):
+    """
+    A control call (`Tree.start_child`, `terminate_child`, `restart_child`,
+    `delete_child`, the inspection calls and `supervisor.testing`'s faults)
+    cannot be done on the node at *path*.
+
+    The message starts with the tree path and says why, e.g.
+    ``root/db: is running (or about to be restarted); terminate it before deleting it``.
+    """
 
     def __init__(self, path: str, detail: str) -> None:
+        #: The tree path the call was about.
         self.path = path
+        self.detail = detail
         super().__init__(f"{path}: {detail}")
 
 
-class ChildExists(SupervisorError):
+class ChildLookupError(ControlError, LookupError):
+    """No node exists at the given tree path."""
+
+
+class ChildExists(ControlError):
     """`Tree.start_child` was given a name that is already in use."""
 
 
-class ChildRunning(SupervisorError):
+class ChildRunning(ControlError):
     """The call needs a stopped child, and this one still runs."""
 
 
-class TooManyChildren(SupervisorError):
-    """A dynamic supervisor already runs *max_children* children."""
+class TooManyChildren(ControlError):
+    """A dynamic supervisor already runs *limit* (its *max_children*) children."""
+
+    def __init__(self, path: str, limit: int) -> None:
+        #: The supervisor's max_children.
+        self.limit = limit
+        super().__init__(path, f"already runs max_children={limit} children")
 
 
-class NotSupported(SupervisorError):
+class NotSupported(ControlError):
     """The call does not apply to this kind of node."""
 
 
-class TreeNotRunning(SupervisorError):
-    """The tree has stopped (or is stopping); it takes no control calls."""
+class TreeNotRunning(ControlError):
+    """The tree, or the supervisor the call goes through, has stopped (or is stopping)."""
 
 
 class HttpBindError(SupervisorError):

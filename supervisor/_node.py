@@ -59,7 +59,6 @@ from ._errors import (
     ChildExists,
     ChildLookupError,
     ChildRunning,
-    NotSupported,
     SpecError,
     TooManyChildren,
     TooManyRestarts,
@@ -285,7 +284,7 @@ class Node:
 
     def check_open(self) -> None:
         if self.closing:
-            raise TreeNotRunning(f"{self.path}: the supervisor is stopping")
+            raise TreeNotRunning(self.path, "the supervisor is stopping")
 
     async def call(self, job: Callable[[], Awaitable[T]]) -> T:
         """
@@ -560,8 +559,7 @@ class Node:
             or timeout is None
         ):
             return None
-        beat = cell.at if slot.frozen_beat is None else slot.frozen_beat
-        expiry = beat + self._beat_offset + timeout
+        expiry = cell.at + self._beat_offset + timeout
         if expiry > now:
             return expiry  # it beat since: check again when that beat expires
         slot.beat_timer = None
@@ -594,24 +592,6 @@ class Node:
         slot.state = State.STOPPING
         self.tree.bump()
         self._bound_stop(slot, scope, self._stop_overdue)
-
-    def freeze_heartbeat(self, slot: Slot) -> None:
-        """From now on ignore *slot*'s beats, as if it hung (supervisor.testing)."""
-        if slot.cell is None or not slot.running:
-            raise ChildRunning(f"{slot.path}: is not running; nothing to hang")
-        if slot.heartbeat_timeout is None:
-            raise NotSupported(
-                f"{slot.path}: has no heartbeat_timeout; a hang would go unnoticed"
-            )
-        if slot.frozen_beat is None:  # hung already: the beats since were ignored
-            slot.frozen_beat = slot.cell.at
-
-    def inject(self, slot: Slot, exc: Exception) -> None:
-        """Make *slot*'s running incarnation crash with *exc* (supervisor.testing)."""
-        if slot.scope is None:
-            raise ChildRunning(f"{slot.path}: is not running; nothing to crash")
-        slot.injected = exc
-        slot.scope.cancel()
 
     def on_exit(
         self, slot: Slot, scope: trio.CancelScope, exit_info: ExitInfo | None
@@ -673,7 +653,6 @@ class Node:
         slot.stop_event = None
         slot.cancel_reason = None
         slot.injected = None
-        slot.frozen_beat = None
         for timer in (slot.start_timer, slot.beat_timer, slot.stop_timer):
             if timer is not None:
                 self._watchdog.cancel(timer)
@@ -890,7 +869,7 @@ class Node:
             spec = self._checked_static(self.spec, spec, args, name)
         if spec.name in self.slots:
             raise ChildExists(
-                f"{self.path}/{spec.name}: a child with that name already exists"
+                f"{self.path}/{spec.name}", "a child with that name already exists"
             )
         slot = self._add_slot(spec)
         self.tree.bump()
@@ -912,9 +891,7 @@ class Node:
             )
         cap = owner.max_children
         if cap is not None and len(self.slots) >= cap:
-            raise TooManyChildren(
-                f"{self.path}: already runs max_children={cap} children"
-            )
+            raise TooManyChildren(self.path, cap)
         template = owner.template
         if name is None:
             name = self._next_dynamic_name(template.name)
@@ -1009,8 +986,8 @@ class Node:
     def delete(self, slot: Slot) -> None:
         if self.is_busy(slot):
             raise ChildRunning(
-                f"{slot.path}: is running (or about to be restarted); "
-                "terminate it before deleting it"
+                slot.path,
+                "is running (or about to be restarted); terminate it before deleting it",
             )
         if self.slots.get(slot.spec.name) is slot:
             del self.slots[slot.spec.name]

@@ -84,10 +84,8 @@ class Slot:
     cell: BeatCell | None = None
     # Why the supervisor cancelled the current incarnation, if it did.
     cancel_reason: Reason | None = None
-    # An exception a test injected (supervisor.testing): the cancel is a crash.
+    # An exception a test injected (supervisor._faults.crash): the cancel is a crash.
     injected: Exception | None = None
-    # A test froze the heartbeat at this raw time (supervisor.testing.hang).
-    frozen_beat: float | None = None
     # Restarts by the exit reason that caused them, and times this supervisor
     # child gave up (TooManyRestarts): only grow, for metrics.
     restarts_by_reason: dict[str, int] = attrs.Factory(dict)

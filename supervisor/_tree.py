@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import os
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -34,6 +33,7 @@ from ._http import HealthApp, HttpOptions, ShowDetails, parse_bind
 from ._log import get_logger
 from ._loopwatch import UNWATCHED, EventLoopHealth, LoopWatch
 from ._node import Node
+from ._options import DEFAULT_LOOP_BLOCK_THRESHOLD, TreeOptions
 from ._safe import safe_repr
 from ._slot import Slot, StartedHandle, make_slot
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State, TreeSnapshot
@@ -49,18 +49,6 @@ from ._spec import (
 from ._watchdog import Watchdog, detects_stalls
 
 _log = get_logger("supervisor.http")
-
-
-def _http_options(http: str | HttpOptions | None) -> HttpOptions | None:
-    if http is None or isinstance(http, HttpOptions):
-        return http
-    if not isinstance(http, str):
-        raise SpecError(
-            "http",
-            "http",
-            f"must be 'HOST:PORT', HttpOptions or None, got {safe_repr(http)}",
-        )
-    return HttpOptions(bind=http)
 
 
 # Connection bounds of the HTTP server (hypercorn's Config), so that anonymous
@@ -96,21 +84,6 @@ async def _listen(options: HttpOptions) -> socket.socket:
     except OSError as exc:  # socket.gaierror too: a host that does not resolve
         raise HttpBindError(options.bind, exc) from None
     return sock
-
-
-def _unique_checks(checks: Sequence[Check]) -> list[Check]:
-    seen: set[str] = set()
-    for check in checks:
-        if not isinstance(check, Check):
-            raise SpecError(
-                "checks", "checks", f"must hold Check specs, got {safe_repr(check)}"
-            )
-        if check.name in seen:
-            raise SpecError(
-                check.name, "name", "is used by two checks; names must be unique"
-            )
-        seen.add(check.name)
-    return list(checks)
 
 
 async def _serve_http(
@@ -155,11 +128,13 @@ class _RootStarted:
         slot: Slot,
         task_status: StartedHandle,
         shield: trio.CancelScope | None = None,
+        hook: Callable[[Tree], object] | None = None,
     ) -> None:
         self._tree = tree
         self._slot = slot
         self._task_status = task_status
         self._shield = shield  # shielded from outside cancellation once started
+        self._hook = hook  # TreeOptions.started
 
     def started(self) -> None:
         slot, tree = self._slot, self._tree
@@ -171,11 +146,8 @@ class _RootStarted:
         if self._shield is not None:
             self._shield.shield = True
         self._task_status.started()
-
-
-# A loop stuck for a second is clearly wrong; much less would also flag the
-# garbage collector's pauses in large trees (about 140 ms at 10,000 tasks).
-DEFAULT_LOOP_BLOCK_THRESHOLD = 1.0
+        if self._hook is not None:
+            self._hook(tree)
 
 
 @attrs.frozen(kw_only=True)
@@ -203,10 +175,8 @@ class Tree:
     def __init__(
         self,
         spec: SupervisorSpec,
+        options: TreeOptions | None = None,
         *,
-        loop_block_threshold: float | None = DEFAULT_LOOP_BLOCK_THRESHOLD,
-        http: HttpOptions | None = None,
-        checks: Sequence[Check] = (),
         _private: bool = False,
     ) -> None:
         if not _private:
@@ -219,23 +189,14 @@ class Tree:
                 "spec",
                 "must be a Supervisor or DynamicSupervisor at the root",
             )
-        if loop_block_threshold is not None and not (
-            isinstance(loop_block_threshold, int | float)
-            and not isinstance(loop_block_threshold, bool)
-            and 0 < loop_block_threshold < math.inf
-        ):
-            raise SpecError(
-                spec.name,
-                "loop_block_threshold",
-                "must be > 0 seconds (a finite number) or None (not watched), "
-                f"got {safe_repr(loop_block_threshold)}",
-            )
+        if options is None:
+            options = TreeOptions()
+        if not isinstance(options, TreeOptions):
+            raise TypeError(f"options must be TreeOptions, got {safe_repr(options)}")
         self._spec = spec
-        self._loopwatch = (
-            LoopWatch(float(loop_block_threshold))
-            if loop_block_threshold is not None
-            else None
-        )
+        self._options = options
+        threshold = options.loop_block_threshold
+        self._loopwatch = LoopWatch(float(threshold)) if threshold is not None else None
         #: trio's clock (a MockClock under test); callable for the current time.
         clock = trio.lowlevel.current_clock()
         self.now = clock.current_time
@@ -251,10 +212,10 @@ class Tree:
         # A KeyboardInterrupt/SystemExit raised inside a child: re-raised at the root.
         self._fatal: BaseException | None = None
         self._root_slot = make_slot(spec, spec.name, 0, None)
-        self._checks = [CheckState(check=c) for c in _unique_checks(checks)]
+        self._checks = [CheckState(check=c) for c in options.checks]
         #: Where the HTTP server listens once started ("127.0.0.1:8080").
         self.http_addresses: list[str] = []
-        self._http = http
+        http = self._http = options.http
         #: The HTTP server's listening socket while the tree runs.
         self._http_listener: socket.socket | None = None
         self._system = self._system_node(http) if http or self._checks else None
@@ -292,6 +253,8 @@ class Tree:
         Bind the HTTP listener, then run the tree. An address that cannot be
         bound fails the run at once (`HttpBindError`), before any child starts.
         """
+        if self._options.opened is not None:
+            self._options.opened(self)
         if self._http is None:
             await self._run_system_and_root(task_status)
             return
@@ -424,7 +387,9 @@ class Tree:
         if self._loopwatch is not None:
             self._loopwatch.start()
         try:
-            await self._root.run(_RootStarted(self, slot, task_status))
+            await self._root.run(
+                _RootStarted(self, slot, task_status, hook=self._options.started)
+            )
         except TooManyRestarts as exc:
             slot.state = State.FAILED
             slot.gave_up += 1
@@ -575,7 +540,7 @@ class Tree:
 
         async def add() -> tuple[Slot, trio.Event]:
             if self._node(path) is not node:  # pragma: no cover - see _resolve
-                raise TreeNotRunning(f"{path}: this supervisor was restarted")
+                raise TreeNotRunning(path, "this supervisor was restarted")
             slot = node.add_child(spec, extra, name)
             # Registered before the child's task first runs: its first attempt
             # cannot end unseen.
@@ -617,7 +582,7 @@ class Tree:
             slot = self._resolve(node, path)
             if only_stopped and node.is_busy(slot):
                 raise ChildRunning(
-                    f"{path}: is already running (or about to be restarted)"
+                    path, "is already running (or about to be restarted)"
                 )
             await node.restart(slot)
             return node.settle_event(slot)
@@ -669,12 +634,12 @@ class Tree:
             here = "/".join(names[: depth + 1])
             if isinstance(slot.spec, Supervisor | DynamicSupervisor):
                 if slot.node is None or not slot.active:
-                    raise TreeNotRunning(f"{here}: this supervisor is not running")
+                    raise TreeNotRunning(here, "this supervisor is not running")
                 node = slot.node
             else:
-                raise NotSupported(f"{here}: is a worker, not a supervisor")
+                raise NotSupported(here, "is a worker, not a supervisor")
         if node.closing:
-            raise TreeNotRunning(f"{path}: the supervisor is stopping")
+            raise TreeNotRunning(path, "the supervisor is stopping")
         return node
 
     def _resolve(self, node: Node, path: str) -> Slot:
@@ -685,13 +650,13 @@ class Tree:
         """
         again, slot = self._child(path)
         if again is not node:  # pragma: no cover - a replaced node is closed first
-            raise TreeNotRunning(f"{path}: its supervisor was restarted")
+            raise TreeNotRunning(path, "its supervisor was restarted")
         return slot
 
     def _child(self, path: str) -> tuple[Node, Slot]:
         parent, sep, name = path.rpartition("/")
         if not sep:
-            raise NotSupported(f"{path}: is the root; use Tree.stop() to stop the tree")
+            raise NotSupported(path, "is the root; use Tree.stop() to stop the tree")
         node = self._node(parent)
         return node, node.slot(name)
 
@@ -702,11 +667,16 @@ async def run(
     loop_block_threshold: float | None = DEFAULT_LOOP_BLOCK_THRESHOLD,
     http: str | HttpOptions | None = None,
     checks: Sequence[Check] = (),
+    opened: Callable[[Tree], object] | None = None,
+    started: Callable[[Tree], object] | None = None,
 ) -> None:
     """
     Run the tree described by *spec* until it ends.
 
     Returns when the root ends normally (its auto_shutdown, or `Tree.stop`).
+    The keywords are those of `TreeOptions` (*opened* and *started* are
+    called with the `Tree`: before any child starts, and once every initial
+    child has started).
 
     Raises:
         TooManyRestarts: The root gave up (also during the initial start: a
@@ -714,14 +684,14 @@ async def run(
             intensity runs out).
         KeyboardInterrupt: Re-raised after the tree stopped in order.
     """
-    tree = Tree(
-        spec,
+    options = TreeOptions(
         loop_block_threshold=loop_block_threshold,
-        http=_http_options(http),
+        http=http,
         checks=checks,
-        _private=True,
+        opened=opened,
+        started=started,
     )
-    await tree._run_root()
+    await Tree(spec, options, _private=True)._run_root()
 
 
 @asynccontextmanager
@@ -731,6 +701,8 @@ async def open_tree(
     loop_block_threshold: float | None = DEFAULT_LOOP_BLOCK_THRESHOLD,
     http: str | HttpOptions | None = None,
     checks: Sequence[Check] = (),
+    opened: Callable[[Tree], object] | None = None,
+    started: Callable[[Tree], object] | None = None,
 ) -> AsyncIterator[Tree]:
     """
     Start the tree described by *spec* and give its `Tree` handle.
@@ -738,21 +710,23 @@ async def open_tree(
     Enters once every initial child has started. Leaving the block stops the
     tree in reverse start order. If the root gives up while the block runs, the
     block is cancelled and `TooManyRestarts` is raised from the ``async with``.
+    The keywords are those of `run` (`TreeOptions`).
     """
-    tree = Tree(
-        spec,
+    options = TreeOptions(
         loop_block_threshold=loop_block_threshold,
-        http=_http_options(http),
+        http=http,
         checks=checks,
-        _private=True,
+        opened=opened,
+        started=started,
     )
+    tree = Tree(spec, options, _private=True)
     # The root's failure and the block's own exception, raised bare after the
     # nursery closed and the tree stopped (a nursery would wrap them in an
     # ExceptionGroup, and `except KeyError` around the block would miss them).
     failure: list[BaseException] = []
     body: list[BaseException] = []
     async with trio.open_nursery() as nursery:
-        started = False
+        up = False
 
         async def root(
             task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
@@ -762,7 +736,7 @@ async def open_tree(
             except trio.Cancelled:
                 raise
             except BaseException as exc:  # re-raised below, after the nursery closed
-                if not started:
+                if not up:
                     raise
                 failure.append(exc)
                 nursery.cancel_scope.cancel()
@@ -774,7 +748,7 @@ async def open_tree(
         except BaseException as exc:  # re-raised below, after the nursery closed
             failure.append(exc)
         else:
-            started = True
+            up = True
             try:
                 yield tree
             except trio.Cancelled:

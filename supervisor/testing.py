@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 import trio
 import trio.testing
 
+from . import _faults
 from ._heartbeat import heartbeat
 from ._snapshot import TreeSnapshot
 from ._spec import SupervisorSpec
@@ -47,8 +48,9 @@ def crash(tree: Tree, path: str, exc: Exception | None = None) -> None:
         ChildLookupError: No child at *path*.
         ChildRunning: The child is not running.
     """
-    node, slot = tree._child(path)
-    node.inject(slot, exc if exc is not None else RuntimeError("injected crash"))
+    _faults.crash(
+        tree, path, exc if exc is not None else RuntimeError("injected crash")
+    )
 
 
 def hang(tree: Tree, path: str) -> None:
@@ -63,8 +65,7 @@ def hang(tree: Tree, path: str) -> None:
         ChildRunning: The child is not running.
         NotSupported: The child has no *heartbeat_timeout*.
     """
-    node, slot = tree._child(path)
-    node.freeze_heartbeat(slot)
+    _faults.hang(tree, path)
 
 
 def run(
