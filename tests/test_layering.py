@@ -245,6 +245,7 @@ KNOWN_CYCLES = {
             "supervisor._node",
             "supervisor._tree",
             "supervisor._http",
+            "supervisor._options",  # HttpOptions lives in _http, which types _tree
         }
     )
 }
