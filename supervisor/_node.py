@@ -1,7 +1,6 @@
 """
 The trio driver of one supervisor node: it starts, watches, restarts and stops
-the node's children by asking the pure policy (`_plan`, `_intensity`,
-`_delays`) what to do.
+the node's children by asking the pure policy (`_policy`) what to do.
 
 The model
 ---------
@@ -66,8 +65,8 @@ from ._errors import (
     TreeNotRunning,
 )
 from ._heartbeat import CURRENT_CELL, BeatCell
-from ._intensity import RestartWindow
-from ._plan import PlanEntry, plan_restart, should_restart
+from ._policy.intensity import RestartWindow
+from ._policy.strategy import PlanEntry, plan_restart, should_restart
 from ._safe import safe_repr
 from ._slot import (
     LOG,

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 import trio
 
-from ._delays import BackoffSchedule
 from ._heartbeat import BeatCell
 from ._log import get_logger
+from ._policy.backoff import BackoffSchedule
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State
 from ._spec import (
     Backoff,

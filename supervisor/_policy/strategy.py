@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from ._spec import Restart, Strategy
+from .._spec import Restart, Strategy
 
 
 @attrs.frozen
