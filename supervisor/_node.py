@@ -65,8 +65,17 @@ from ._errors import (
     TreeNotRunning,
 )
 from ._heartbeat import CURRENT_CELL, BeatCell
+from ._policy.exits import (
+    ENDED,
+    ENDED_AUTO_SHUTDOWN,
+    ESCALATE,
+    RESTART_ALONE,
+    STOPPED_CRASHED,
+    STOPPED_RETURNED,
+    decide_exit,
+)
 from ._policy.intensity import RestartWindow
-from ._policy.strategy import PlanEntry, plan_restart, should_restart
+from ._policy.strategy import PlanEntry, plan_restart
 from ._safe import safe_repr
 from ._slot import (
     LOG,
@@ -137,6 +146,9 @@ class Node:
             spec.strategy if isinstance(spec, Supervisor) else Strategy.ONE_FOR_ONE
         )
         self.window = RestartWindow(spec.intensity, spec.period)
+        self.auto_shutdown = (
+            spec.auto_shutdown if isinstance(spec, Supervisor) else AutoShutdown.NEVER
+        )
         self.slots: dict[str, Slot] = {}
         self._next_index = 0
         self._dynamic_serial = 0
@@ -615,53 +627,71 @@ class Node:
     def on_exit(
         self, slot: Slot, scope: trio.CancelScope, exit_info: ExitInfo | None
     ) -> None:
-        """An incarnation of *slot* ended: decide and act, synchronously."""
+        """An incarnation of *slot* ended: ask the policy, then apply its decision."""
         was_running = slot.running
         # One clock read per exit: the exit already carries its time.
         now = exit_info.time if exit_info is not None else self._now()
-        if was_running and slot.started_at is not None:
-            # A stable run resets the backoff, however it ended.
-            slot.schedule.note_run(now - slot.started_at)
-        asked = slot.done is not None  # a stop was delivered to this incarnation
+        started_at = slot.started_at
+        stop_reached = slot.done is not None  # a stop was delivered to it
         self._clear_incarnation(slot)
-        if exit_info is None or slot.stopping or self.closing:
-            self._stopped(slot, exit_info, now, asked=asked)
+        spec = slot.spec
+        kind, delay = decide_exit(
+            None if exit_info is None else exit_info.reason,
+            now,
+            now - started_at if was_running and started_at is not None else None,
+            was_running=was_running,
+            stop_reached=stop_reached,
+            stopping=slot.stopping,
+            closing=self.closing,
+            restart=spec.restart,
+            significant=spec.significant,
+            auto_shutdown=self.auto_shutdown,
+            significant_alive=spec.significant and self._significant_alive(slot),
+            strategy=self.strategy,
+            escalates=self.escalates,
+            ever_started=slot.starts > 0,
+            window=self.window,
+            schedule=slot.schedule,
+        )
+        if kind <= STOPPED_RETURNED:
+            self._stopped(slot, exit_info, now, kind)
             return
+        assert exit_info is not None  # the policy stops an incarnation without one
         slot.last_exit = exit_info
-        if exit_info.reason is Reason.ESCALATED:
+        reason = exit_info.reason
+        if reason is Reason.ESCALATED:
             slot.gave_up += 1
-        if exit_info.reason is Reason.NORMAL:
+        if reason is Reason.NORMAL:
             slot.log.info("child_exited")
         elif exit_info.exc_type is None:  # a timeout (exceptions: see _crashed)
             self._timed_out(slot, exit_info)
-        if not should_restart(slot.spec.restart, abnormal=exit_info.abnormal):
-            self._ended(slot, exit_info)
+        if kind in (ENDED, ENDED_AUTO_SHUTDOWN):
+            self._ended(slot, exit_info, auto_shutdown=kind == ENDED_AUTO_SHUTDOWN)
             return
-        if (
-            not self.window.admit(now)
-            if self.escalates
-            # The system node gives up only on a part that never came up (the
-            # HTTP server cannot bind, say): the run fails before the user's
-            # root starts. Once up, a part is retried with backoff forever.
-            else slot.starts == 0
-        ):
+        if kind == ESCALATE:
             slot.state = State.FAILED
             self.tree.bump()
             self._escalate(exit_info)
             return
-        delay = slot.schedule.next_delay()
         slot.restarts += 1
         by_reason = slot.restarts_by_reason
-        by_reason[exit_info.reason] = by_reason.get(exit_info.reason, 0) + 1
+        by_reason[reason] = by_reason.get(reason, 0) + 1
         slot.log.info(
             "child_restart_scheduled", delay=delay, attempt=slot.schedule.attempt
         )
-        if self.strategy is Strategy.ONE_FOR_ONE or not was_running:
-            # A failed start is retried alone: its later siblings have not
-            # started yet, and the earlier ones are its dependencies, up and well.
+        if kind == RESTART_ALONE:
             self._launch(slot, delay)
         else:
             self._sweep(slot, delay)
+
+    def _significant_alive(self, slot: Slot) -> bool:
+        """Does a significant sibling of *slot* run, or wait to start?"""
+        pending = self._pending
+        return any(
+            s.active or s in pending
+            for s in self.slots.values()
+            if s is not slot and s.spec.significant
+        )
 
     def _clear_incarnation(self, slot: Slot) -> None:
         """Forget the incarnation that ended; wake whoever waited for its end."""
@@ -688,23 +718,19 @@ class Node:
         slot.log.warning("child_crashed", reason=str(exit_info.reason))
 
     def _stopped(
-        self, slot: Slot, exit_info: ExitInfo | None, now: float, *, asked: bool
+        self, slot: Slot, exit_info: ExitInfo | None, now: float, kind: int
     ) -> None:
-        """
-        *slot* ended while it, or its supervisor, was being stopped: it is not
-        restarted. *asked*: the stop had reached it (cancel or graceful request).
-        """
+        """*slot* ended while it, or its supervisor, was being stopped: report it."""
         slot.stopping = False
         slot.state = State.STOPPED
-        if exit_info is not None and exit_info.abnormal:
-            # It crashed or timed out meanwhile: keep the evidence.
+        if kind == STOPPED_CRASHED:
+            assert exit_info is not None
             slot.last_exit = exit_info
             if exit_info.exc_type is None:
                 self._timed_out(slot, exit_info)  # crashes: see _crashed
             slot.log.info("child_stopped")
-        elif exit_info is not None and exit_info.reason is Reason.NORMAL and not asked:
-            # It returned by itself before its stop reached it: as in OTP,
-            # only a child the supervisor stopped ends with ``shutdown``.
+        elif kind == STOPPED_RETURNED:
+            # As in OTP, only a child the supervisor stopped ends with ``shutdown``.
             slot.last_exit = exit_info
             slot.log.info("child_exited")
         else:
@@ -714,7 +740,7 @@ class Node:
             slot.log.info("child_stopped")
         self.tree.bump()
 
-    def _ended(self, slot: Slot, exit_info: ExitInfo) -> None:
+    def _ended(self, slot: Slot, exit_info: ExitInfo, *, auto_shutdown: bool) -> None:
         """*slot* ended for good (its restart type says so)."""
         # Out of the start queue first: dropping a queued child marks it
         # stopped, which must not hide that this one failed its start.
@@ -723,22 +749,11 @@ class Node:
         self.tree.bump()
         if self.dynamic:
             del self.slots[slot.spec.name]
-        if slot.spec.significant:
-            self._significant_ended(slot)
-
-    def _significant_ended(self, slot: Slot) -> None:
-        spec = self.spec
-        assert isinstance(spec, Supervisor)  # dynamic templates cannot be significant
-        if spec.auto_shutdown is AutoShutdown.ALL_SIGNIFICANT and any(
-            s.active or s in self._pending
-            for s in self.slots.values()
-            if s.spec.significant
-        ):
-            return
-        self.log.info(
-            "auto_shutdown", child=slot.spec.name, mode=spec.auto_shutdown.value
-        )
-        self.begin_close()
+        if auto_shutdown:
+            self.log.info(
+                "auto_shutdown", child=slot.spec.name, mode=self.auto_shutdown.value
+            )
+            self.begin_close()
 
     def _escalate(self, exit_info: ExitInfo) -> None:
         self.failure = TooManyRestarts(
