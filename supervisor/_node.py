@@ -75,6 +75,21 @@ from ._policy.exits import (
     decide_exit,
 )
 from ._policy.intensity import RestartWindow
+from ._policy.lifecycle import (
+    BACKOFF_WAIT,
+    CALLED,
+    CANCEL_OVERDUE,
+    DEQUEUED,
+    EXIT_FAILED,
+    EXIT_STOPPED,
+    EXIT_SWEPT,
+    LAUNCH,
+    RELAUNCH,
+    RELAUNCH_LATER,
+    STARTED,
+    STOP_OVERDUE,
+    STOP_REQUESTED,
+)
 from ._policy.strategy import PlanEntry, plan_restart
 from ._safe import safe_repr
 from ._slot import (
@@ -268,7 +283,7 @@ class Node:
         self.closing = True
         for slot in self._pending:
             if not slot.active:  # queued or waiting for a sweep: it will not start
-                slot.state = State.STOPPED
+                slot.move(DEQUEUED)
                 slot.next_start_at = None
         self._pending.clear()
         self._started.set()
@@ -381,12 +396,10 @@ class Node:
         return event
 
     def _drop_pending(self, slot: Slot) -> None:
+        """*slot*, which ended for good, leaves the start queue (its exit set its state)."""
         if slot in self._pending:
             was_head = self._pending[0] is slot
             self._pending.remove(slot)
-            if not slot.active:
-                slot.state = State.STOPPED
-                slot.next_start_at = None
             slot.settle()  # a start_child caller waits for a start that will not come
             if was_head:
                 self._advance()
@@ -406,7 +419,7 @@ class Node:
         for other in dropped:
             pending.remove(other)
             if not other.active:
-                other.state = State.STOPPED
+                other.move(DEQUEUED)
                 other.next_start_at = None
                 other.pending_delay = 0.0
                 other.settle()
@@ -415,7 +428,8 @@ class Node:
 
     # ---- incarnations --------------------------------------------------------
 
-    def _launch(self, slot: Slot, delay: float) -> None:
+    def _launch(self, slot: Slot, delay: float, *, relaunch: bool = False) -> None:
+        # relaunch: it replaces the incarnation of *slot* that just ended.
         if self.closing or self._nursery is None:
             return
         if self.slots.get(slot.spec.name) is not slot:
@@ -427,10 +441,10 @@ class Node:
         slot.stopping = False
         slot.stop_event = trio.Event() if slot.graceful else None
         if delay > 0:
-            slot.state = State.BACKOFF
+            slot.move(RELAUNCH_LATER if relaunch else BACKOFF_WAIT)
             slot.next_start_at = self._now() + delay
         else:
-            slot.state = State.STARTING
+            slot.move(RELAUNCH if relaunch else LAUNCH)
         self.tree.bump()
         self._nursery.start_soon(self._incarnation, slot, scope, delay)
 
@@ -502,7 +516,7 @@ class Node:
         spec = slot.spec
         if isinstance(spec, Child):
             if spec.takes_task_status:
-                slot.state = State.STARTING
+                slot.move(CALLED)
                 slot.next_start_at = None
                 self.tree.bump()
                 slot.start_timer = self._watchdog.call_at(
@@ -514,7 +528,7 @@ class Node:
                 self.on_started(slot, scope)
                 await spec.target(*spec.args, **spec.kwargs)
         else:
-            slot.state = State.STARTING
+            slot.move(CALLED)
             slot.next_start_at = None
             node = Node(spec, slot.path, self.tree)
             slot.node = node
@@ -526,7 +540,7 @@ class Node:
         if slot.scope is not scope or slot.stopping or slot.cancel_reason is not None:
             return  # too late: it is being stopped, or its start timed out
         now = self._now()
-        slot.state = State.RUNNING
+        slot.move(STARTED)
         slot.running = True
         slot.started_at = now
         slot.next_start_at = None
@@ -602,7 +616,7 @@ class Node:
         the cancellation and goes on is reported ``unstopped`` past that bound.
         """
         self._cancel(slot, scope, reason)
-        slot.state = State.STOPPING
+        slot.move(CANCEL_OVERDUE)
         self.tree.bump()
         self._bound_stop(slot, scope, self._stop_overdue)
 
@@ -669,7 +683,7 @@ class Node:
             self._ended(slot, exit_info, auto_shutdown=kind == ENDED_AUTO_SHUTDOWN)
             return
         if kind == ESCALATE:
-            slot.state = State.FAILED
+            slot.move(EXIT_FAILED)
             self.tree.bump()
             self._escalate(exit_info)
             return
@@ -680,7 +694,7 @@ class Node:
             "child_restart_scheduled", delay=delay, attempt=slot.schedule.attempt
         )
         if kind == RESTART_ALONE:
-            self._launch(slot, delay)
+            self._launch(slot, delay, relaunch=True)
         else:
             self._sweep(slot, delay)
 
@@ -722,7 +736,7 @@ class Node:
     ) -> None:
         """*slot* ended while it, or its supervisor, was being stopped: report it."""
         slot.stopping = False
-        slot.state = State.STOPPED
+        slot.move(EXIT_STOPPED)
         if kind == STOPPED_CRASHED:
             assert exit_info is not None
             slot.last_exit = exit_info
@@ -742,10 +756,8 @@ class Node:
 
     def _ended(self, slot: Slot, exit_info: ExitInfo, *, auto_shutdown: bool) -> None:
         """*slot* ended for good (its restart type says so)."""
-        # Out of the start queue first: dropping a queued child marks it
-        # stopped, which must not hide that this one failed its start.
+        slot.move(EXIT_FAILED if exit_info.abnormal else EXIT_STOPPED)
         self._drop_pending(slot)
-        slot.state = State.FAILED if exit_info.abnormal else State.STOPPED
         self.tree.bump()
         if self.dynamic:
             del self.slots[slot.spec.name]
@@ -795,7 +807,7 @@ class Node:
                     # (an active one settles when the sweep's stop ends it).
                     victim.settle()
         slot.pending_delay = delay
-        slot.state = State.BACKOFF
+        slot.move(EXIT_SWEPT)
         self.tree.bump()
         self._hold()
         self._enqueue(restart)
@@ -829,8 +841,8 @@ class Node:
             return slot.done
         slot.stopping = True
         done = slot.done = trio.Event()
-        if slot.state is not State.UNSTOPPED:  # past its bound already (watchdog)
-            slot.state = State.STOPPING
+        # Unstopped stays unstopped: past its bound already (watchdog).
+        slot.move(STOP_REQUESTED)
         slot.log.debug("child_stopping", shutdown=slot.spec.shutdown)
         self.tree.bump()
         if slot.cancel_reason is not None:
@@ -869,7 +881,7 @@ class Node:
         slot, scope = target
         if slot.scope is scope:
             slot.stop_timer = None
-            slot.state = State.UNSTOPPED
+            slot.move(STOP_OVERDUE)
             slot.log.error(
                 "child_unstopped",
                 shutdown=slot.spec.shutdown,

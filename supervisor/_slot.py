@@ -12,7 +12,9 @@ import trio
 
 from ._heartbeat import BeatCell
 from ._log import get_logger
+from ._policy import lifecycle
 from ._policy.backoff import BackoffSchedule
+from ._policy.lifecycle import step
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State
 from ._spec import (
     Backoff,
@@ -106,6 +108,20 @@ class Slot:
         child = self.spec if isinstance(self.spec, Child) else None
         self.graceful = child is not None and child.graceful_stop
         self.heartbeat_timeout = None if child is None else child.heartbeat_timeout
+
+    def move(self, event: int) -> None:
+        """Change `state` as *event* says (`_policy.lifecycle`)."""
+        state = step(self.state, event)
+        self.state = state if state is not None else self._impossible(event)
+
+    def _impossible(self, event: int) -> State:
+        # A bug of ours, never the child's: tests fail at once; in production
+        # it is logged and the tree goes on in the state the event leads to.
+        problem = lifecycle.describe(self.state, event)
+        if lifecycle.STRICT:
+            raise lifecycle.LifecycleError(f"{self.path}: {problem}")
+        self.log.error("lifecycle_violation", problem=problem)
+        return lifecycle.target(event)
 
     @property
     def active(self) -> bool:
