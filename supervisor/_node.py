@@ -11,9 +11,12 @@ catches the target's `Exception` itself, so a crash never reaches the nursery
 and siblings are untouched; trio's `Cancelled`, `KeyboardInterrupt` and
 `SystemExit` are never swallowed.
 
-Exits are handled synchronously in the exiting task (`on_exit`): the policy
-decides, and a one-for-one restart is launched right there, as a new
-incarnation. Work that must wait -- stopping children one by one, each within
+Exits are handled synchronously in the exiting task (`on_exit`): one pure
+function, `_policy.exits.decide_exit`, decides (stopped, ended, auto-shutdown,
+escalate, restart alone or sweep, with the backoff delay), `on_exit` applies
+that decision and nothing else, and a one-for-one restart is launched right
+there, as a new incarnation. Every change of a child's state goes through
+`Slot.move`, checked against the lifecycle table (`_policy.lifecycle`). Work that must wait -- stopping children one by one, each within
 its shutdown bound -- runs as a *job* in the node's single control task, and
 so do control calls (start, terminate, restart, delete a child): they are
 serialised with sweeps, as OTP's supervisor handles one message at a time.
@@ -660,7 +663,10 @@ class Node:
             restart=spec.restart,
             significant=spec.significant,
             auto_shutdown=self.auto_shutdown,
-            significant_alive=spec.significant and self._significant_alive(slot),
+            # Read by the policy for ALL_SIGNIFICANT only: no scan otherwise.
+            significant_alive=spec.significant
+            and self.auto_shutdown is AutoShutdown.ALL_SIGNIFICANT
+            and self._significant_alive(slot),
             strategy=self.strategy,
             escalates=self.escalates,
             ever_started=slot.starts > 0,

@@ -5,14 +5,17 @@ suite fails at once, production logs the bug and goes on.
 
 from __future__ import annotations
 
+import ast
+import inspect
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
 from supervisor import Child, State
 from supervisor._policy import lifecycle
-from supervisor._slot import make_slot
+from supervisor._slot import Slot, make_slot
 
 
 async def _work() -> None:
@@ -62,3 +65,33 @@ def test_an_impossible_change_is_logged_in_production_and_the_tree_goes_on() -> 
             "problem": "'started' cannot happen to a child in state 'stopped'",
         }
     ]
+
+
+def test_the_runtime_changes_a_state_only_through_the_table() -> None:
+    """No `x.state = ...` in the package but in Slot.move: every change is checked."""
+    package = Path(lifecycle.__file__).parent.parent
+    sites = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = (
+                node.targets
+                if isinstance(node, ast.Assign)
+                else [node.target]
+                if isinstance(node, ast.AugAssign | ast.AnnAssign)
+                else []
+            )
+            sites.extend(
+                f"{path.relative_to(package)}:{node.lineno}"
+                for t in targets
+                if isinstance(t, ast.Attribute) and t.attr == "state"
+            )
+
+    assert sites == [f"_slot.py:{_move_line()}"]
+
+
+def _move_line() -> int:
+    source = inspect.getsource(Slot.move)
+    first = inspect.getsourcelines(Slot.move)[1]
+    return first + next(
+        i for i, line in enumerate(source.splitlines()) if "self.state =" in line
+    )
