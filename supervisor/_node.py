@@ -127,6 +127,8 @@ T = TypeVar("T")
 # Cancellations by the watchdog: the reason an incarnation ended, whatever
 # the child does once cancelled.
 _WATCHDOG_REASONS = (Reason.START_TIMEOUT, Reason.HEARTBEAT_TIMEOUT)
+# Bound once for on_exit: an enum member lookup costs ~0.08 us on Python 3.11.
+_ESCALATED, _NORMAL = Reason.ESCALATED, Reason.NORMAL
 
 
 class Node:
@@ -679,9 +681,9 @@ class Node:
         assert exit_info is not None  # the policy stops an incarnation without one
         slot.last_exit = exit_info
         reason = exit_info.reason
-        if reason is Reason.ESCALATED:
+        if reason is _ESCALATED:
             slot.gave_up += 1
-        if reason is Reason.NORMAL:
+        if reason is _NORMAL:
             slot.log.info("child_exited")
         elif exit_info.exc_type is None:  # a timeout (exceptions: see _crashed)
             self._timed_out(slot, exit_info)

@@ -14,7 +14,7 @@ from ._heartbeat import BeatCell
 from ._log import get_logger
 from ._policy import lifecycle
 from ._policy.backoff import BackoffSchedule
-from ._policy.lifecycle import step
+from ._policy.lifecycle import NEXT
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State
 from ._spec import (
     Backoff,
@@ -111,7 +111,7 @@ class Slot:
 
     def move(self, event: int) -> None:
         """Change `state` as *event* says (`_policy.lifecycle`)."""
-        state = step(self.state, event)
+        state = NEXT[event].get(self.state)  # lifecycle.step, inlined
         self.state = state if state is not None else self._impossible(event)
 
     def _impossible(self, event: int) -> State:

@@ -30,7 +30,7 @@ class LifecycleError(RuntimeError):
     """An impossible state transition of a child: a bug in the supervisor."""
 
 
-# Events, as ints (they index `_NEXT`).
+# Events, as ints (they index `NEXT`).
 LAUNCH: Final = 0  # an incarnation is launched without delay
 BACKOFF_WAIT: Final = 1  # an incarnation is launched to wait its backoff first
 RELAUNCH: Final = 2  # the incarnation that just ended is replaced at once
@@ -94,8 +94,8 @@ TABLE: Final[dict[int, tuple[tuple[State, ...], State]]] = {
 # a stop requested again once the child outlived its bound leaves it unstopped.
 _STAYS: Final = {(UNSTOPPED, STOP_REQUESTED)}
 
-# event -> {state: next state}: what `step` looks up.
-_NEXT: Final[tuple[dict[State, State], ...]] = tuple(
+# event -> {state: next state}: what `step` (and Slot.move, inlined) looks up.
+NEXT: Final[tuple[dict[State, State], ...]] = tuple(
     {
         **dict.fromkeys(TABLE[event][0], TABLE[event][1]),
         **{s: s for s, e in _STAYS if e == event},
@@ -106,7 +106,7 @@ _NEXT: Final[tuple[dict[State, State], ...]] = tuple(
 
 def step(state: State, event: int) -> State | None:
     """The state *event* leads to from *state*; None if it cannot happen there."""
-    return _NEXT[event].get(state)
+    return NEXT[event].get(state)
 
 
 def target(event: int) -> State:

@@ -31,15 +31,6 @@ class Plan:
     start: tuple[str, ...]
 
 
-def should_restart(restart: Restart, *, abnormal: bool) -> bool:
-    """Does an exit lead to a restart? TRANSIENT only after an abnormal one."""
-    if restart is Restart.PERMANENT:
-        return True
-    if restart is Restart.TRANSIENT:
-        return abnormal
-    return False
-
-
 def plan_restart(
     strategy: Strategy, children: Sequence[PlanEntry], exited: str
 ) -> Plan:
