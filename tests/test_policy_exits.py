@@ -346,6 +346,8 @@ def test_every_kind_has_a_distinct_name() -> None:
     ]
 
     assert sorted(kinds) == list(range(len(exits.NAMES)))
+    # The runtime tells the stopped kinds by `kind <= STOPPED_RETURNED`.
+    assert max(STOPPED, STOPPED_CRASHED) < STOPPED_RETURNED < min(kinds[3:])
     assert len(set(exits.NAMES)) == len(exits.NAMES)
 
 

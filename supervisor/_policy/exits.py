@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .intensity import RestartWindow
 
 # It ended while it, or its supervisor, was being stopped: not restarted.
+# These three come first: ``kind <= STOPPED_RETURNED`` tests for any of them.
 STOPPED: Final = 0  # stopped on purpose (its exit reads ``shutdown``)
 STOPPED_CRASHED: Final = 1  # it crashed or timed out meanwhile: keep the evidence
 STOPPED_RETURNED: Final = 2  # it returned before the stop reached it
