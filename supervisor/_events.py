@@ -24,6 +24,10 @@ EVENTS: dict[str, tuple[Level, str]] = {
     "child_stopping": ("debug", "supervisor"),
     "child_stopped": ("info", "supervisor"),
     "child_unstopped": ("error", "supervisor"),
+    "lifecycle_violation": (
+        "error",
+        "supervisor",
+    ),  # a bookkeeping bug; the tree goes on
     # a supervisor's life
     "intensity_exceeded": ("error", "supervisor"),
     "supervisor_escalated": ("error", "supervisor"),

@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 import trio
 
-from ._delays import BackoffSchedule
 from ._heartbeat import BeatCell
 from ._log import get_logger
+from ._policy import lifecycle
+from ._policy.backoff import BackoffSchedule
+from ._policy.lifecycle import NEXT
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State
 from ._spec import (
     Backoff,
@@ -104,6 +106,20 @@ class Slot:
         child = self.spec if isinstance(self.spec, Child) else None
         self.graceful = child is not None and child.graceful_stop
         self.heartbeat_timeout = None if child is None else child.heartbeat_timeout
+
+    def move(self, event: int) -> None:
+        """Change `state` as *event* says (`_policy.lifecycle`)."""
+        state = NEXT[event].get(self.state)  # lifecycle.step, inlined
+        self.state = state if state is not None else self._impossible(event)
+
+    def _impossible(self, event: int) -> State:
+        # A bug of ours, never the child's: tests fail at once; in production
+        # it is logged and the tree goes on in the state the event leads to.
+        problem = lifecycle.describe(self.state, event)
+        if lifecycle.STRICT:
+            raise lifecycle.LifecycleError(f"{self.path}: {problem}")
+        self.log.error("lifecycle_violation", problem=problem)
+        return lifecycle.target(event)
 
     @property
     def active(self) -> bool:

@@ -7,38 +7,17 @@ tree costs nothing while nobody looks.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import attrs
 
 from ._loopwatch import UNWATCHED, EventLoopHealth
+from ._policy.states import Reason, State
 from ._safe import safe_str
 
-
-class State(enum.StrEnum):
-    """Where a node is in its life."""
-
-    STARTING = "starting"  # launched, not yet counted as started
-    RUNNING = "running"
-    BACKOFF = "backoff"  # waiting to be restarted; see next_start_at
-    STOPPING = "stopping"  # asked to stop, not finished yet
-    STOPPED = "stopped"  # not running: never started, stopped, or ended normally
-    FAILED = "failed"  # ended abnormally and will not be restarted
-    UNSTOPPED = "unstopped"  # outlived its shutdown bound; the tree still waits for it
-
-
-class Reason(enum.StrEnum):
-    """Why an incarnation of a child ended."""
-
-    NORMAL = "normal"  # the target returned
-    CRASH = "crash"  # the target raised an Exception
-    START_TIMEOUT = "start_timeout"  # no task_status.started() within start_timeout
-    HEARTBEAT_TIMEOUT = "heartbeat_timeout"  # missed its heartbeat
-    ESCALATED = "escalated"  # a child supervisor gave up (TooManyRestarts)
-    SHUTDOWN = "shutdown"  # stopped on purpose by its supervisor
-
+# State and Reason are the policy's words, re-exported for the runtime.
+__all__ = ["ExitInfo", "NodeSnapshot", "Reason", "State", "TreeSnapshot"]
 
 _TRACEBACK_FRAMES = 8  # enough to find the raising frame; bounded memory per child
 

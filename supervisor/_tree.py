@@ -34,6 +34,7 @@ from ._log import get_logger
 from ._loopwatch import UNWATCHED, EventLoopHealth, LoopWatch
 from ._node import Node
 from ._options import DEFAULT_LOOP_BLOCK_THRESHOLD, TreeOptions
+from ._policy.lifecycle import EXIT_FAILED, EXIT_STOPPED, LAUNCH, STARTED
 from ._safe import safe_repr
 from ._slot import Slot, StartedHandle, make_slot
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State, TreeSnapshot
@@ -138,7 +139,7 @@ class _RootStarted:
 
     def started(self) -> None:
         slot, tree = self._slot, self._tree
-        slot.state = State.RUNNING
+        slot.move(STARTED)
         slot.running = True
         slot.starts = 1
         slot.started_at = tree.now()
@@ -295,7 +296,7 @@ class Tree:
     ) -> None:
         slot = self._system_slot
         assert slot is not None
-        slot.state = State.STARTING
+        slot.move(LAUNCH)
         self.bump()
         # Once up, it ends only by _run_root's begin_close, after the user's
         # root has stopped, also when the tree is cancelled from outside: it
@@ -306,7 +307,7 @@ class Tree:
             with shield:
                 await system.run(_RootStarted(self, slot, task_status, shield))
         finally:
-            slot.state = State.STOPPED
+            slot.move(EXIT_STOPPED)
             slot.running = False
             slot.last_exit = ExitInfo(reason=Reason.SHUTDOWN, time=self.now())
             self.bump()
@@ -381,7 +382,7 @@ class Tree:
         self, task_status: StartedHandle = trio.TASK_STATUS_IGNORED
     ) -> None:
         slot = self._root_slot
-        slot.state = State.STARTING
+        slot.move(LAUNCH)
         self.bump()
 
         if self._loopwatch is not None:
@@ -391,7 +392,7 @@ class Tree:
                 _RootStarted(self, slot, task_status, hook=self._options.started)
             )
         except TooManyRestarts as exc:
-            slot.state = State.FAILED
+            slot.move(EXIT_FAILED)
             slot.gave_up += 1
             slot.last_exit = ExitInfo.from_exception(Reason.ESCALATED, self.now(), exc)
             if self._fatal is not None:
@@ -399,10 +400,10 @@ class Tree:
                 raise self._fatal from exc
             raise
         except BaseException:
-            slot.state = State.STOPPED
+            slot.move(EXIT_STOPPED)
             raise
         else:
-            slot.state = State.STOPPED
+            slot.move(EXIT_STOPPED)
             slot.last_exit = ExitInfo(reason=Reason.NORMAL, time=self.now())
         finally:
             slot.running = False

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 import structlog
 
 import supervisor.logging
+from supervisor._policy import lifecycle
+
+# An impossible state transition fails the test at once (in production it is
+# logged instead); the environment variable carries it to the trees the tests
+# run in subprocesses (the CLI, the examples).
+lifecycle.STRICT = True
+os.environ["SUPERVISOR_STRICT_LIFECYCLE"] = "1"
 
 
 def _quiet_structlog() -> None:

@@ -14,9 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from supervisor import Backoff, Jitter, Restart, Strategy
-from supervisor._delays import BackoffSchedule
-from supervisor._intensity import RestartWindow
-from supervisor._plan import Plan, PlanEntry, plan_restart, should_restart
+from supervisor._policy.backoff import BackoffSchedule
+from supervisor._policy.exits import should_restart
+from supervisor._policy.intensity import RestartWindow
+from supervisor._policy.strategy import Plan, PlanEntry, plan_restart
 
 PERMANENT = Restart.PERMANENT
 TRANSIENT = Restart.TRANSIENT

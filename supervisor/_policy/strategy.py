@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from ._spec import Restart, Strategy
+from .._spec import Restart, Strategy
 
 
 @attrs.frozen
@@ -29,15 +29,6 @@ class Plan:
 
     stop: tuple[str, ...]
     start: tuple[str, ...]
-
-
-def should_restart(restart: Restart, *, abnormal: bool) -> bool:
-    """Does an exit lead to a restart? TRANSIENT only after an abnormal one."""
-    if restart is Restart.PERMANENT:
-        return True
-    if restart is Restart.TRANSIENT:
-        return abnormal
-    return False
 
 
 def plan_restart(

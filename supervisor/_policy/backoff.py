@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import backoff
 
-from ._spec import Backoff, Jitter, JitterFn
+from .._spec import Backoff, Jitter, JitterFn
 
 _JITTERS: dict[Jitter, JitterFn | None] = {
     Jitter.NONE: None,
