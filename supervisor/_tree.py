@@ -140,7 +140,6 @@ class _RootStarted:
     def started(self) -> None:
         slot, tree = self._slot, self._tree
         slot.move(STARTED)
-        slot.running = True
         slot.starts = 1
         slot.started_at = tree.now()
         tree.bump()
@@ -308,7 +307,6 @@ class Tree:
                 await system.run(_RootStarted(self, slot, task_status, shield))
         finally:
             slot.move(EXIT_STOPPED)
-            slot.running = False
             slot.last_exit = ExitInfo(reason=Reason.SHUTDOWN, time=self.now())
             self.bump()
 
@@ -406,7 +404,6 @@ class Tree:
             slot.move(EXIT_STOPPED)
             slot.last_exit = ExitInfo(reason=Reason.NORMAL, time=self.now())
         finally:
-            slot.running = False
             self.bump()
             if self._loopwatch is not None:
                 self._loopwatch.stop()

@@ -241,6 +241,7 @@ KNOWN_CYCLES = {
     frozenset(
         {
             "supervisor._heartbeat",
+            "supervisor._incarnation",  # an incarnation knows its slot, and back
             "supervisor._slot",
             "supervisor._node",
             "supervisor._tree",
