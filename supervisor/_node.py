@@ -681,10 +681,13 @@ class Node:
         """*inc* ended: its slot has none; wake whoever waited for its end."""
         slot = inc.slot
         slot.current = None
-        cancel = self._watchdog.cancel
-        cancel(inc.start_timer)
-        cancel(inc.beat_timer)
-        cancel(inc.stop_timer)
+        # Checked here: a call per timer would cost more than the check.
+        if inc.start_timer is not None:
+            self._watchdog.cancel(inc.start_timer)
+        if inc.beat_timer is not None:
+            self._watchdog.cancel(inc.beat_timer)
+        if inc.stop_timer is not None:
+            self._watchdog.cancel(inc.stop_timer)
         inc.error = None
         if inc.done is not None:
             inc.done.set()
