@@ -55,15 +55,13 @@ import math
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import attrs
 import trio
 
+from . import _runners
 from ._errors import (
     ChildExists,
     ChildLookupError,
     ChildRunning,
-    SpecError,
-    TooManyChildren,
     TooManyRestarts,
     TreeNotRunning,
 )
@@ -94,7 +92,7 @@ from ._policy.lifecycle import (
     STOP_REQUESTED,
 )
 from ._policy.strategy import PlanEntry, plan_restart
-from ._safe import safe_repr
+from ._runners import traits
 from ._slot import (
     LOG,
     Slot,
@@ -104,15 +102,11 @@ from ._slot import (
 )
 from ._snapshot import ExitInfo, Reason, State
 from ._spec import (
-    MAX_DEPTH,
     AutoShutdown,
-    Child,
-    DynamicSupervisor,
     NodeSpec,
     Strategy,
-    Supervisor,
     SupervisorSpec,
-    check_arguments,
+    child_to_add,
 )
 
 if TYPE_CHECKING:
@@ -157,20 +151,16 @@ class Node:
         self._beat_clock = tree.beat_clock
         self._beat_offset = tree.beat_offset
         self.log = LOG.bind(path=path)
-        self.dynamic = isinstance(spec, DynamicSupervisor)
-        self.strategy = (
-            spec.strategy if isinstance(spec, Supervisor) else Strategy.ONE_FOR_ONE
-        )
+        kind = traits(spec)
+        self.dynamic = kind.dynamic
+        self.strategy = kind.strategy or Strategy.ONE_FOR_ONE
         self.window = RestartWindow(spec.intensity, spec.period)
-        self.auto_shutdown = (
-            spec.auto_shutdown if isinstance(spec, Supervisor) else AutoShutdown.NEVER
-        )
+        self.auto_shutdown = kind.auto_shutdown
         self.slots: dict[str, Slot] = {}
         self._next_index = 0
         self._dynamic_serial = 0
-        if isinstance(spec, Supervisor):
-            for child in spec.children:
-                self._add_slot(child)
+        for child in kind.children:
+            self._add_slot(child)
         self._pending: list[Slot] = []
         # Sweeps (and restart_child calls) still stopping children: while any
         # is, the start queue waits, so start order holds across them.
@@ -451,6 +441,7 @@ class Node:
 
     async def _incarnation(self, inc: Incarnation, delay: float) -> None:
         CURRENT.set(inc)
+        slot = inc.slot
         scope = inc.scope
         exit_info: ExitInfo | None = None
         try:
@@ -461,7 +452,7 @@ class Node:
                     # A child that crashes before its first checkpoint would
                     # otherwise make this restart loop uncancellable.
                     await trio.lowlevel.checkpoint_if_cancelled()
-                await self._call_target(inc)
+                await slot.runner.run(self, inc, slot.spec)
             if scope.cancel_called:
                 # Also when the child swallowed the cancellation (cancelled_caught
                 # is then False) and returned: why it was cancelled wins.
@@ -512,29 +503,26 @@ class Node:
         reason = inc.cancel_reason or Reason.SHUTDOWN
         return ExitInfo(reason=reason, time=self._now())
 
-    async def _call_target(self, inc: Incarnation) -> None:
-        slot = inc.slot
-        spec = slot.spec
-        if isinstance(spec, Child):
-            if spec.takes_task_status:
-                slot.move(CALLED)
-                inc.next_start_at = None
-                self.tree.bump()
-                inc.start_timer = self._watchdog.call_at(
-                    self._now() + spec.start_timeout, self._start_overdue, inc
-                )
-                status = TaskStatus(self, inc)
-                await spec.target(*spec.args, task_status=status, **spec.kwargs)
-            else:
-                self.on_started(inc)
-                await spec.target(*spec.args, **spec.kwargs)
-        else:
-            slot.move(CALLED)
-            inc.next_start_at = None
-            node = Node(spec, slot.path, self.tree)
-            slot.node = node
-            self.tree.bump()
-            await node.run(TaskStatus(self, inc))
+    # ---- what a runner (`_runners`) calls -----------------------------------
+
+    def calling(self, inc: Incarnation, start_timeout: float | None) -> None:
+        """*inc*'s code is called and it is not started yet: its start is timed."""
+        inc.slot.move(CALLED)
+        inc.next_start_at = None
+        self.tree.bump()
+        if start_timeout is not None:
+            inc.start_timer = self._watchdog.call_at(
+                self._now() + start_timeout, self._start_overdue, inc
+            )
+
+    def task_status(self, inc: Incarnation) -> TaskStatus:
+        """The ``task_status`` that makes *inc* count as started."""
+        return TaskStatus(self, inc)
+
+    def child_node(self, inc: Incarnation, spec: SupervisorSpec) -> Node:
+        """The node that runs supervisor child *spec* for *inc*."""
+        node = inc.slot.node = Node(spec, inc.slot.path, self.tree)
+        return node
 
     def on_started(self, inc: Incarnation) -> None:
         """*inc* counts as started (unless it is no longer its slot's current one)."""
@@ -811,13 +799,10 @@ class Node:
         slot.move(STOP_REQUESTED)
         slot.log.debug("child_stopping", shutdown=slot.spec.shutdown)
         self.tree.bump()
-        if inc.cancel_reason is not None:
-            pass  # the watchdog cancelled it, and its shutdown bound runs since
-        elif inc.stop_event is not None and inc.running:
-            inc.stop_event.set()
-            self._bound_stop(inc, self._grace_over)
-        else:
-            self._cancel_for_stop(inc)
+        if inc.cancel_reason is None:
+            slot.runner.stop(inc)
+            self._bound_stop(inc, self._stop_bound_over)
+        # else the watchdog cancelled it, and its shutdown bound runs since
         return done
 
     def _bound_stop(
@@ -828,14 +813,15 @@ class Node:
             self._watchdog.cancel(inc.stop_timer)
             inc.stop_timer = self._watchdog.call_at(self._now() + bound, then, inc)
 
-    def _cancel_for_stop(self, inc: Incarnation) -> None:
-        inc.cancel(Reason.SHUTDOWN)
-        self._bound_stop(inc, self._stop_overdue)
-
-    def _grace_over(self, inc: Incarnation, now: float) -> None:
-        if inc.slot.current is inc:
+    def _stop_bound_over(self, inc: Incarnation, now: float) -> None:
+        # Past its shutdown bound: killed (one more bound), or unstopped now.
+        slot = inc.slot
+        if slot.current is inc:
             inc.stop_timer = None
-            self._cancel_for_stop(inc)
+            if slot.runner.kill(inc):
+                self._bound_stop(inc, self._stop_overdue)
+            else:
+                self._stop_overdue(inc, now)
 
     def _stop_overdue(self, inc: Incarnation, now: float) -> None:
         slot = inc.slot
@@ -870,10 +856,15 @@ class Node:
     ) -> Slot:
         """Add a child (from *spec*, or the dynamic template) and queue its start."""
         self.check_open()
-        if isinstance(self.spec, DynamicSupervisor):
-            spec = self._from_template(self.spec, spec, args, name)
-        else:
-            spec = self._checked_static(self.spec, spec, args, name)
+        spec = child_to_add(
+            self.spec,
+            self.path,
+            spec,
+            args,
+            name,
+            count=len(self.slots),
+            fresh_name=self._next_dynamic_name,
+        )
         if spec.name in self.slots:
             raise ChildExists(
                 f"{self.path}/{spec.name}", "a child with that name already exists"
@@ -882,74 +873,6 @@ class Node:
         self.tree.bump()
         self._launch(slot, 0.0)  # at once, as OTP: not held by the start queue
         return slot
-
-    def _from_template(
-        self,
-        owner: DynamicSupervisor,
-        spec: NodeSpec | None,
-        args: tuple[Any, ...],
-        name: str | None,
-    ) -> NodeSpec:
-        if spec is not None:
-            raise SpecError(
-                self.path,
-                "spec",
-                "cannot be given to a dynamic supervisor; pass args (and a name)",
-            )
-        cap = owner.max_children
-        if cap is not None and len(self.slots) >= cap:
-            raise TooManyChildren(self.path, cap)
-        template = owner.template
-        if name is None:
-            name = self._next_dynamic_name(template.name)
-        if isinstance(template, Child):
-            try:
-                child = attrs.evolve(template, name=name, args=(*template.args, *args))
-            except SpecError as exc:  # the spec's own check names the child only
-                raise SpecError(f"{self.path}/{name}", exc.field, exc.problem) from None
-            check_arguments(child, f"{self.path}/{name}")
-            return child
-        if args:
-            raise SpecError(
-                self.path, "args", "cannot be given: the template is a Supervisor"
-            )
-        return attrs.evolve(template, name=name)
-
-    def _checked_static(
-        self,
-        owner: Supervisor,
-        spec: NodeSpec | None,
-        args: tuple[Any, ...],
-        name: str | None,
-    ) -> NodeSpec:
-        if args or name is not None:
-            raise SpecError(
-                self.path,
-                "args",
-                "only apply to a dynamic supervisor; put them in the spec",
-            )
-        if not isinstance(spec, Child | Supervisor | DynamicSupervisor):
-            raise SpecError(
-                self.path,
-                "spec",
-                f"must be a Child, Supervisor or DynamicSupervisor, got {safe_repr(spec)}",
-            )
-        if isinstance(spec, Child):
-            check_arguments(spec, f"{self.path}/{spec.name}")
-        depth = self.path.count("/") + 1 + spec.depth
-        if depth > MAX_DEPTH:
-            raise SpecError(
-                f"{self.path}/{spec.name}",
-                "spec",
-                f"would make the tree {depth} levels deep; at most {MAX_DEPTH} are supported",
-            )
-        if spec.significant and owner.auto_shutdown is AutoShutdown.NEVER:
-            raise SpecError(
-                f"{self.path}/{spec.name}",
-                "significant",
-                "needs auto_shutdown other than NEVER",
-            )
-        return spec
 
     def _next_dynamic_name(self, base: str) -> str:
         while True:
@@ -1006,12 +929,16 @@ class Node:
                     self._advance()
 
 
+# The incarnation wrapper and the runner that calls the child's code.
+_OWN_FILES = frozenset({__file__, _runners.__file__})
+
+
 def _drop_own_frames(exc: BaseException) -> None:
     # The incarnation wrapper heads every child traceback and tells the reader
     # nothing; dropping it keeps logged tracebacks to the child's own code and
     # makes them cheaper to format (trio trims its own frames the same way).
     tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+    while tb is not None and tb.tb_frame.f_code.co_filename in _OWN_FILES:
         tb = tb.tb_next
     if tb is not None:
         exc.__traceback__ = tb

@@ -15,14 +15,11 @@ from ._log import get_logger
 from ._policy import lifecycle
 from ._policy.backoff import BackoffSchedule
 from ._policy.lifecycle import NEXT
+from ._runners import Runner, Traits, traits
 from ._snapshot import ExitInfo, NodeSnapshot, State
 from ._spec import (
     Backoff,
-    Child,
-    DynamicSupervisor,
     NodeSpec,
-    Strategy,
-    Supervisor,
     SupervisorSpec,
 )
 
@@ -30,12 +27,6 @@ if TYPE_CHECKING:
     from ._node import Node
 
 LOG = get_logger("supervisor")
-
-_KIND = {
-    Child: "worker",
-    Supervisor: "supervisor",
-    DynamicSupervisor: "dynamic_supervisor",
-}
 
 
 class StartedHandle(Protocol):
@@ -78,14 +69,18 @@ class Slot:
     gave_up: int = 0
     # Incarnations cancelled for a missed heartbeat; only grows.
     missed_heartbeats: int = 0
-    # Child(graceful_stop=True) and Child.heartbeat_timeout: read on every launch.
+    # What its kind of spec says (`_runners.KINDS`), read once; the runner, and
+    # Child(graceful_stop=True) and Child.heartbeat_timeout, on every launch.
+    traits: Traits = attrs.field(init=False)
+    runner: Runner[Any] = attrs.field(init=False)
     graceful: bool = attrs.field(init=False)
     heartbeat_timeout: float | None = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        child = self.spec if isinstance(self.spec, Child) else None
-        self.graceful = child is not None and child.graceful_stop
-        self.heartbeat_timeout = None if child is None else child.heartbeat_timeout
+        kind = self.traits = traits(self.spec)
+        self.runner = kind.runner
+        self.graceful = kind.graceful
+        self.heartbeat_timeout = kind.heartbeat_timeout
 
     def move(self, event: int) -> None:
         """Change `state` as *event* says (`_policy.lifecycle`)."""
@@ -125,11 +120,8 @@ class Slot:
     def snapshot(self, now: float, beat_offset: float) -> NodeSnapshot:
         spec = self.spec
         children: tuple[NodeSnapshot, ...] = ()
-        strategy = None
-        if isinstance(spec, Supervisor):
-            strategy = spec.strategy.value
-        elif isinstance(spec, DynamicSupervisor):
-            strategy = Strategy.ONE_FOR_ONE.value
+        kind = self.traits
+        strategy = None if kind.strategy is None else kind.strategy.value
         if self.node is not None:
             children = tuple(
                 s.snapshot(now, beat_offset) for s in self.node.slots.values()
@@ -142,7 +134,7 @@ class Slot:
         return NodeSnapshot(
             path=self.path,
             name=spec.name,
-            kind=_KIND[type(spec)],
+            kind=kind.kind,
             state=self.state,
             restart=spec.restart.value,
             significant=spec.significant,

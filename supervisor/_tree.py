@@ -354,7 +354,7 @@ class Tree:
     def is_dynamic_supervisor(self, path: str) -> bool:
         """Does *path* name a running dynamic supervisor (no error for other nodes)?"""
         try:
-            return isinstance(self._node(path).spec, DynamicSupervisor)
+            return self._node(path).dynamic
         except (ChildLookupError, NotSupported, TreeNotRunning):
             return False
 
@@ -482,7 +482,7 @@ class Tree:
     def count_children(self, path: str) -> ChildCounts:
         """How many children the supervisor at *path* has, by kind and activity."""
         slots = list(self._node(path).slots.values())
-        supervisors = sum(1 for s in slots if not isinstance(s.spec, Child))
+        supervisors = sum(1 for s in slots if s.traits.supervises)
         return ChildCounts(
             specs=len(slots),
             active=sum(1 for s in slots if s.running),
@@ -630,7 +630,7 @@ class Tree:
         for depth, name in enumerate(names[1:], start=1):
             slot = node.slot(name)
             here = "/".join(names[: depth + 1])
-            if isinstance(slot.spec, Supervisor | DynamicSupervisor):
+            if slot.traits.supervises:
                 if slot.node is None or not slot.active:
                     raise TreeNotRunning(here, "this supervisor is not running")
                 node = slot.node

@@ -244,6 +244,7 @@ KNOWN_CYCLES = {
             "supervisor._incarnation",  # an incarnation knows its slot, and back
             "supervisor._slot",
             "supervisor._node",
+            "supervisor._runners",  # a runner tells its node a child started
             "supervisor._tree",
             "supervisor._http",
             "supervisor._options",  # HttpOptions lives in _http, which types _tree
