@@ -9,9 +9,13 @@ import ast
 import typing
 from pathlib import Path
 
+import trio
+
 import supervisor
 from supervisor import Child, DynamicSupervisor, Supervisor
+from supervisor._incarnation import Incarnation
 from supervisor._runners import KINDS, SUPERVISOR, TASK, traits
+from supervisor._snapshot import Reason
 from supervisor._spec import NodeSpec
 
 PACKAGE = Path(supervisor.__file__).parent
@@ -68,3 +72,25 @@ def test_the_table_covers_every_kind_of_spec() -> None:
     )
     assert (True, 3) == (traits(child).graceful, traits(child).heartbeat_timeout)
     assert (True, (child,)) == (traits(sup).supervises, traits(sup).children)
+
+
+async def test_a_task_is_asked_then_cancelled_and_then_nothing_is_left() -> None:
+    """stop: the graceful request (if it runs); kill: the cancellation, once."""
+    graceful = Incarnation(None, float, trio.Event(), None)  # type: ignore[arg-type]
+    graceful.running = True
+    TASK.stop(graceful)
+    assert graceful.stop_event is not None
+    assert (True, False) == (graceful.stop_event.is_set(), graceful.scope.cancel_called)
+    assert TASK.kill(graceful)  # its grace is over: cancelled, one more bound
+    assert (Reason.SHUTDOWN, True) == (
+        graceful.cancel_reason,
+        graceful.scope.cancel_called,
+    )
+    assert not TASK.kill(graceful)  # trio cannot abandon a task
+
+    plain = Incarnation(None, float, None, None)  # type: ignore[arg-type]
+    TASK.stop(plain)
+    assert (Reason.SHUTDOWN, False) == (plain.cancel_reason, TASK.kill(plain))
+    node = Incarnation(None, float, None, None)  # type: ignore[arg-type]
+    SUPERVISOR.stop(node)
+    assert (Reason.SHUTDOWN, False) == (node.cancel_reason, SUPERVISOR.kill(node))
