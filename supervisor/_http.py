@@ -4,11 +4,13 @@ The HTTP surface of a running tree, as a plain ASGI application: health probes
 status, Prometheus metrics, a dashboard and authenticated control calls.
 
 Mount `HealthApp(tree)` in your own ASGI app, or let `open_tree(spec,
-http=...)` serve it with hypercorn inside the tree. Probes read the live tree
-(one walk over the children, redone when the tree changed but no sooner than
-ten times its cost); /status and /metrics read a cached snapshot (rebuilt at
-most once per version and second, and no sooner than ten times its cost);
-check results come from the checks' own runners. So a probe storm never
+http=...)` serve it with hypercorn inside the tree (`_http_server`). It reads
+the tree only through the tree's observer (`TreeObserver`) and its public
+control calls: probes and /status's verdicts the live facts (one walk over the
+children, redone when the tree changed but no sooner than ten times its cost);
+/status and /metrics the cached snapshot (rebuilt at most once per version and
+second, and no sooner than ten times its cost); check results come from the
+checks' own runners. So a probe storm never
 reaches a child or a dependency, and cannot make the tree spend more than a
 tenth of its time describing itself. Unauthorised answers never carry
 exception text.
@@ -291,13 +293,7 @@ class HealthApp:
         return self._observer.facts()
 
     def _verdict(self, endpoint: str, facts: _health.TreeFacts) -> list[_health.Item]:
-        checks = self._checks()
-        closing = self._observer.shutting_down
-        if endpoint == "livez":
-            return _health.liveness(facts, checks)
-        if endpoint == "readyz":
-            return _health.readiness(facts, checks, shutting_down=closing)
-        return _health.health(facts, checks, shutting_down=closing)
+        return self._observer.verdict(endpoint, facts, self._checks())
 
     def _health_json(
         self,
@@ -359,28 +355,19 @@ class HealthApp:
 
     def _render_status(self, snap: TreeSnapshot, details: bool) -> bytes:
         checks = self._checks()
-        closing = self._observer.shutting_down
         tree = snap.as_dict()
         if not details:
             _redact(tree["root"])
             if tree["system"] is not None:
                 _redact(tree["system"])
         # The probes' facts and code: /status and /readyz cannot disagree.
-        facts = self._facts()
-        livez = all(i.ok for i in _health.liveness(facts, checks))
-        readyz = all(
-            i.ok for i in _health.readiness(facts, checks, shutting_down=closing)
-        )
+        verdicts = self._observer.verdicts(self._facts(), checks)
         return _dumps(
             {
                 "tree": tree,
                 "wall_time": time.time(),
-                "shutting_down": closing,
-                "verdicts": {
-                    "livez": livez,
-                    "readyz": readyz,
-                    "healthz": livez and readyz,
-                },
+                "shutting_down": self._observer.shutting_down,
+                "verdicts": verdicts,
                 "checks": [state.as_dict(details=details) for state in checks],
             }
         )

@@ -13,8 +13,8 @@ systemd) ask it and get the same answer from the same code:
   over the children, no snapshot), the walk redone when the tree changed but
   no sooner than ten times its cost; the root's state, the event loop and
   the check results are read on every call;
-* `liveness`, `readiness`, `health`, `verdicts`: the verdicts (`_health`) of
-  those facts and the check results;
+* `verdict` (the items of one probe) and `verdicts` (pass or not, each):
+  the verdicts (`_health`) of those facts and the check results;
 * `changed`: wait until the tree's version moves.
 
 It reads the tree through the few callables the `Tree` hands it, so that it
@@ -145,35 +145,35 @@ class TreeObserver:
             walk = self._walk = _Walk(version, began, 10 * cost, children)
         return self._facts(walk.children)
 
-    def liveness(self, facts: _health.TreeFacts | None = None) -> list[_health.Item]:
-        return _health.liveness(facts or self.facts(), self._checks)
-
-    def readiness(self, facts: _health.TreeFacts | None = None) -> list[_health.Item]:
-        return _health.readiness(
-            facts or self.facts(), self._checks, shutting_down=self.shutting_down
-        )
-
-    def health(self, facts: _health.TreeFacts | None = None) -> list[_health.Item]:
-        """Liveness and readiness together."""
-        return _health.health(
-            facts or self.facts(), self._checks, shutting_down=self.shutting_down
-        )
-
     def verdict(
-        self, endpoint: str, facts: _health.TreeFacts | None = None
+        self,
+        endpoint: str,
+        facts: _health.TreeFacts | None = None,
+        checks: Sequence[CheckState] | None = None,
     ) -> list[_health.Item]:
-        """The items of ``livez``, ``readyz`` or ``healthz``."""
+        """
+        The items of ``livez``, ``readyz`` or ``healthz`` (liveness and
+        readiness together), from *facts* (default: `facts`) and *checks*
+        (default: the tree's).
+        """
+        facts = facts or self.facts()
+        checks = self._checks if checks is None else checks
         if endpoint == "livez":
-            return self.liveness(facts)
+            return _health.liveness(facts, checks)
+        closing = self.shutting_down
         if endpoint == "readyz":
-            return self.readiness(facts)
-        return self.health(facts)
+            return _health.readiness(facts, checks, shutting_down=closing)
+        return _health.health(facts, checks, shutting_down=closing)
 
-    def verdicts(self, facts: _health.TreeFacts | None = None) -> dict[str, bool]:
+    def verdicts(
+        self,
+        facts: _health.TreeFacts | None = None,
+        checks: Sequence[CheckState] | None = None,
+    ) -> dict[str, bool]:
         """``{"livez": ..., "readyz": ..., "healthz": ...}``: does each pass?"""
         facts = facts or self.facts()
-        livez = all(i.ok for i in self.liveness(facts))
-        readyz = all(i.ok for i in self.readiness(facts))
+        livez = all(i.ok for i in self.verdict("livez", facts, checks))
+        readyz = all(i.ok for i in self.verdict("readyz", facts, checks))
         return {"livez": livez, "readyz": readyz, "healthz": livez and readyz}
 
     # ---- changes -----------------------------------------------------------------

@@ -44,7 +44,10 @@ IO_LIBRARIES = {
 # What only the surfaces may use.
 SURFACE_LIBRARIES = {"hypercorn", "prometheus_client", "httpx", "rich"}
 SURFACE_MODULES = {
+    "supervisor._entry",  # the composition, above the core
     "supervisor._http",
+    "supervisor._http_server",
+    "supervisor.checks",  # the built-in checks (httpx)
     "supervisor._metrics",
     "supervisor._cli",
     "supervisor._status_cli",
