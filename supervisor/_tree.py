@@ -1,5 +1,9 @@
 """
-The tree: `run`, `open_tree` and the `Tree` handle users control and inspect it with.
+The tree: the `Tree` handle users control and inspect it with, and the run of
+its two top nodes, the user's root and ``_system`` (the children of the
+services it was given, see `_service`). It imports no surface: `run` and
+`open_tree` (`_entry`) turn ``http=`` and ``checks=`` into services, and every
+surface reads the tree through `Tree.observer` (`_observe`).
 """
 
 from __future__ import annotations
