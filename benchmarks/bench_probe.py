@@ -1,6 +1,6 @@
 """
 What a health probe costs the tree: the walk over the live tree that /livez,
-/readyz and /healthz make (`Tree.probe_facts`) and the whole /healthz verdict
+/readyz and /healthz make (`Tree.observer.facts`) and the whole /healthz verdict
 built from it, next to the full snapshot probes used to read (`Tree.snapshot`,
 still what /status and /metrics read) and a /status document (a snapshot
 turned into dicts and JSON, what a /status rebuild costs).
@@ -55,8 +55,10 @@ async def _measure(children: int, repeats: int) -> None:
     async with open_tree(_spec(children), loop_block_threshold=None) as tree:
         app = HealthApp(tree)
         calls: dict[str, Callable[[], Any]] = {
-            "probe_facts": tree.probe_facts,
-            "healthz verdict": lambda: app._verdict("healthz", tree.probe_facts()),
+            "probe_facts": lambda: tree.observer.facts(fresh=True),
+            "healthz verdict": lambda: app._verdict(
+                "healthz", tree.observer.facts(fresh=True)
+            ),
             "snapshot": tree.snapshot,
             "status document": lambda: app._render_status(tree.snapshot(), True),
         }

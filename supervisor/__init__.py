@@ -1,8 +1,10 @@
 """Erlang-style supervision trees for trio: restarts, backoff, ordered stops, live control."""
 
 from . import logging as logging  # supervisor.logging.configure()
+from ._bind import HttpOptions, ShowDetails
 from ._checks import Check, Feeds
 from ._context import stop_requested
+from ._entry import open_tree, run
 from ._errors import (
     BadCheckResult,
     ChildExists,
@@ -19,7 +21,7 @@ from ._errors import (
     TreeNotRunning,
 )
 from ._heartbeat import heartbeat
-from ._http import HealthApp, HttpOptions, ShowDetails
+from ._http import HealthApp
 from ._loopwatch import EventLoopHealth
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State, TreeSnapshot
 from ._spec import (
@@ -32,7 +34,7 @@ from ._spec import (
     Strategy,
     Supervisor,
 )
-from ._tree import ChildCounts, Tree, open_tree, run
+from ._tree import ChildCounts, Tree
 from ._version import __version__ as __version__
 
 __all__ = [

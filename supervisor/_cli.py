@@ -24,11 +24,12 @@ import structlog
 import trio
 
 from . import logging as supervisor_logging
+from ._bind import HttpOptions, ShowDetails, parse_bind
+from ._entry import run
 from ._errors import HttpBindError, SpecError, TooManyRestarts
-from ._http import HttpOptions, ShowDetails, parse_bind
 from ._spec import DynamicSupervisor, Supervisor, SupervisorSpec, is_async_callable
 from ._status_cli import status
-from ._tree import Tree, run
+from ._tree import Tree
 from ._version import DISTRIBUTION, __version__
 
 _log = structlog.get_logger("supervisor.cli")
@@ -206,7 +207,7 @@ async def _signals_task(
     async with trio.open_nursery() as nursery:
         async for signum in signals:
             name = signal.Signals(signum).name
-            if not tree.shutting_down:
+            if not tree.observer.shutting_down:
                 _log.warning(
                     "stop_requested",
                     signal=name,

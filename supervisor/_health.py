@@ -3,9 +3,10 @@ Health verdicts: livez, readyz and healthz from a few facts about the tree
 (`TreeFacts`) and the cached check results. Pure: data in, verdicts out; the
 HTTP layer only renders them.
 
-The facts come from the live tree for probes (`Tree.probe_facts`: one walk of
-the children, no snapshot, so a probe stays cheap however busy the tree is) and
-from a snapshot for /status (`facts_from_snapshot`); both apply `not_ready`.
+The facts come from the live tree (`TreeObserver.facts`: one walk of the
+children, no snapshot, so a probe stays cheap however busy the tree is), for the
+probes and /status alike; `facts_from_snapshot` reads the same from a snapshot
+(tests hold the two equal); both apply `not_ready`.
 
 * liveness: the root is running and has not given up, the event loop is not
   blocked, no child is ``unstopped`` (it outlived its cancellation past its
@@ -39,6 +40,16 @@ _NOT_READY = {
     State.FAILED,
     State.UNSTOPPED,
 }
+
+
+@attrs.define
+class ChildWalk:
+    """What one walk over the live tree found for the verdicts, as in a snapshot."""
+
+    # Required children that are not running (see `not_ready`).
+    laggards: list[str] = attrs.Factory(list)
+    # Children of any restart type in state ``unstopped``.
+    unstopped: list[str] = attrs.Factory(list)
 
 
 @attrs.frozen(kw_only=True)

@@ -4,11 +4,13 @@ The HTTP surface of a running tree, as a plain ASGI application: health probes
 status, Prometheus metrics, a dashboard and authenticated control calls.
 
 Mount `HealthApp(tree)` in your own ASGI app, or let `open_tree(spec,
-http=...)` serve it with hypercorn inside the tree. Probes read the live tree
-(one walk over the children, redone when the tree changed but no sooner than
-ten times its cost); /status and /metrics read a cached snapshot (rebuilt at
-most once per version and second, and no sooner than ten times its cost);
-check results come from the checks' own runners. So a probe storm never
+http=...)` serve it with hypercorn inside the tree (`_http_server`). It reads
+the tree only through the tree's observer (`TreeObserver`) and its public
+control calls: probes and /status's verdicts the live facts (one walk over the
+children, redone when the tree changed but no sooner than ten times its cost);
+/status and /metrics the cached snapshot (rebuilt at most once per version and
+second, and no sooner than ten times its cost); check results come from the
+checks' own runners. So a probe storm never
 reaches a child or a dependency, and cannot make the tree spend more than a
 tenth of its time describing itself. Unauthorised answers never carry
 exception text.
@@ -16,10 +18,8 @@ exception text.
 
 from __future__ import annotations
 
-import enum
 import functools
 import hmac
-import ipaddress
 import json
 import math
 import time
@@ -35,6 +35,7 @@ from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from . import _health
+from ._bind import ShowDetails
 from ._checks import CheckState
 from ._errors import (
     ChildExists,
@@ -48,11 +49,11 @@ from ._errors import (
 )
 from ._log import get_logger
 from ._metrics import TreeCollector, registry_for
-from ._safe import safe_repr, safe_str
+from ._safe import safe_str
 from ._snapshot import TreeSnapshot
 
 if TYPE_CHECKING:
-    from ._tree import ChildWalk, Tree
+    from ._tree import Tree
 
 _log = get_logger("supervisor.http")
 
@@ -93,95 +94,6 @@ _NO_STORE = [(b"cache-control", b"no-store")]
 _FALSE = {"0", "false", "no"}  # ?verbose=0 means not verbose
 # One http_unauthorized line per this many seconds, at most (journald-style).
 _UNAUTHORIZED_LOG_INTERVAL = 10.0
-
-
-class ShowDetails(enum.Enum):
-    """Who sees failure reasons, exception text and tracebacks."""
-
-    NEVER = "never"
-    WHEN_AUTHORIZED = "when_authorized"  # callers with the bearer token
-    ALWAYS = "always"  # only on a trusted network
-
-
-def parse_bind(bind: object) -> tuple[str, int]:
-    """
-    ``HOST:PORT`` as (host, port): ``127.0.0.1:8080``, ``localhost:8080``,
-    ``[::1]:8080``, ``0.0.0.0:8080`` (every interface). The host is required;
-    the port is 1-65535, or 0 for a free port chosen by the system (see
-    `Tree.http_addresses`). Raises `SpecError` (field ``bind``) otherwise.
-    """
-    if not isinstance(bind, str):
-        raise SpecError(
-            "http", "bind", f"must be a 'HOST:PORT' string, got {safe_repr(bind)}"
-        )
-    host, sep, port_text = bind.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            host = ""
-    elif ":" in host or "[" in host or "]" in host:
-        host = ""  # an IPv6 address goes in brackets: [::1]:8080
-    if (
-        not sep
-        or not host
-        or any(c.isspace() or c in "/[]" for c in host)
-        or not (port_text.isascii() and port_text.isdigit())
-        or int(port_text) > 65535
-    ):
-        raise SpecError(
-            "http",
-            "bind",
-            "must be HOST:PORT with a port from 1 to 65535 (0: any free port), "
-            f"e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080; got {bind!r}",
-        )
-    return host, int(port_text)
-
-
-def _check_bind(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    parse_bind(value)
-
-
-@attrs.frozen(kw_only=True)
-class HttpOptions:
-    """
-    How the tree serves HTTP.
-
-    *bind* is ``HOST:PORT`` (see `parse_bind`) and defaults to loopback. In
-    Kubernetes the kubelet probes the pod's IP, so there bind
-    ``0.0.0.0:8080``. Control calls (POST) are off unless *token* is set;
-    callers then send ``Authorization: Bearer <token>``.
-    """
-
-    bind: str = attrs.field(default="127.0.0.1:8080", validator=_check_bind)
-    token: str | None = attrs.field(default=None, repr=False)
-    show_details: ShowDetails = ShowDetails.WHEN_AUTHORIZED
-
-
-@attrs.define
-class _Cache:
-    """
-    A snapshot and its rendered /status documents (with and without details).
-    Check results that change a verdict bump the tree's version, so they
-    invalidate this too. Probes do not use it: they read the live tree.
-    """
-
-    built_at: float  # time.perf_counter()
-    # Ten times what it cost to build and render: the rebuild rate limit.
-    min_age: float
-    snapshot: TreeSnapshot
-    bodies: dict[bool, bytes] = attrs.Factory(dict)
-
-
-@attrs.frozen
-class _Walk:
-    """The last walk over the live tree for the probes (see `HealthApp._facts`)."""
-
-    version: int
-    at: float  # time.perf_counter()
-    min_age: float  # ten times what it cost
-    children: ChildWalk
 
 
 @attrs.define
@@ -247,40 +159,17 @@ class HealthApp:
             if self._token
             else "no token is configured"
         )
-        self._checks = checks or tree.check_states
-        self._cache: _Cache | None = None
-        self._walk: _Walk | None = None
-        self._registry = registry_for(TreeCollector(self.snapshot, self._checks))
+        observer = self._observer = tree.observer
+        self._checks = checks or observer.checks
+        self._registry = registry_for(TreeCollector(observer.snapshot, self._checks))
         # Anonymous clients must not decide how much the tree logs.
         self._unauthorized_log = _RateLimit(_UNAUTHORIZED_LOG_INTERVAL)
 
     # ---- cached state ----------------------------------------------------------
 
     def snapshot(self) -> TreeSnapshot:
-        """
-        The tree's snapshot, rebuilt when the tree changed (or after a second,
-        for ages and uptimes), and never sooner than ten times what the last one
-        cost to build (and render, see `_status`): a 10,000-child snapshot takes
-        about 50 ms, and a poller must not make the tree spend more than a tenth
-        of its time describing itself.
-        """
-        return self._current().snapshot
-
-    def _current(self) -> _Cache:
-        cache = self._cache
-        now = time.perf_counter()
-        if cache is not None:
-            age = now - cache.built_at
-            unchanged = cache.snapshot.version == self._tree.version
-            # Unchanged: only time-derived fields (uptime, beat ages) drift, so a
-            # second is fine. Changed: rebuild, but a large tree no more often
-            # than ten times its build cost.
-            if (unchanged and age < _SNAPSHOT_TTL) or age < cache.min_age:
-                return cache
-        snap = self._tree.snapshot()
-        cost = time.perf_counter() - now
-        self._cache = cache = _Cache(now, 10 * cost, snap)
-        return cache
+        """The tree's snapshot, rate-limited by the tree's observer (`TreeObserver`)."""
+        return self._observer.snapshot()
 
     # ---- ASGI ------------------------------------------------------------------
 
@@ -400,34 +289,11 @@ class HealthApp:
         )
 
     def _facts(self) -> _health.TreeFacts:
-        """
-        The probes' facts, read from the live tree rather than the cached
-        snapshot: a probe must neither wait for (or pay) a snapshot of a large
-        tree nor answer from a stale one. The walk over the children is redone
-        when the tree changed, but no sooner than ten times what the last one
-        cost, so that a probe storm cannot make a large, churning tree spend
-        more than a tenth of its time describing itself. The root's state,
-        shutdown, the event loop and check results are read on every request.
-        """
-        tree = self._tree
-        walk = self._walk
-        began = time.perf_counter()
-        if walk is None or (
-            walk.version != tree.version and began - walk.at >= walk.min_age
-        ):
-            children = tree.walk_children()
-            cost = time.perf_counter() - began
-            walk = self._walk = _Walk(tree.version, began, 10 * cost, children)
-        return tree.probe_facts(walk.children)
+        """The probes' facts, from the tree's observer (`TreeObserver.facts`)."""
+        return self._observer.facts()
 
     def _verdict(self, endpoint: str, facts: _health.TreeFacts) -> list[_health.Item]:
-        checks = self._checks()
-        closing = self._tree.shutting_down
-        if endpoint == "livez":
-            return _health.liveness(facts, checks)
-        if endpoint == "readyz":
-            return _health.readiness(facts, checks, shutting_down=closing)
-        return _health.health(facts, checks, shutting_down=closing)
+        return self._observer.verdict(endpoint, facts, self._checks())
 
     def _health_json(
         self,
@@ -475,40 +341,33 @@ class HealthApp:
     # ---- status ----------------------------------------------------------------
 
     def _status(self, authorized: bool) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        cache = self._current()
+        cache = self._observer.cached()
         details = self._details(authorized)
-        body = cache.bodies.get(details)
+        key = (self, details)
+        body = cache.renderings.get(key)
         if body is None:  # rendered once per snapshot and detail level
             began = time.perf_counter()
-            body = cache.bodies[details] = self._render_status(cache.snapshot, details)
+            body = cache.renderings[key] = self._render_status(cache.snapshot, details)
             # Rendering costs twice the snapshot: it counts against the rate
             # limit too, or a poller could keep the tree busy a third of the time.
-            cache.min_age += 10 * (time.perf_counter() - began)
+            cache.charge(time.perf_counter() - began)
         return 200, [(b"content-type", b"application/json"), *_NO_STORE], body
 
     def _render_status(self, snap: TreeSnapshot, details: bool) -> bytes:
         checks = self._checks()
-        closing = self._tree.shutting_down
         tree = snap.as_dict()
         if not details:
             _redact(tree["root"])
             if tree["system"] is not None:
                 _redact(tree["system"])
-        facts = _health.facts_from_snapshot(snap)
-        livez = all(i.ok for i in _health.liveness(facts, checks))
-        readyz = all(
-            i.ok for i in _health.readiness(facts, checks, shutting_down=closing)
-        )
+        # The probes' facts and code: /status and /readyz cannot disagree.
+        verdicts = self._observer.verdicts(self._facts(), checks)
         return _dumps(
             {
                 "tree": tree,
                 "wall_time": time.time(),
-                "shutting_down": closing,
-                "verdicts": {
-                    "livez": livez,
-                    "readyz": readyz,
-                    "healthz": livez and readyz,
-                },
+                "shutting_down": self._observer.shutting_down,
+                "verdicts": verdicts,
                 "checks": [state.as_dict(details=details) for state in checks],
             }
         )

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ._bind import HttpOptions
 from ._checks import Check
 from ._errors import SpecError
-from ._http import HttpOptions
 from ._safe import safe_repr
 
 if TYPE_CHECKING:

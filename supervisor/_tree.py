@@ -1,41 +1,38 @@
 """
-The tree: `run`, `open_tree` and the `Tree` handle users control and inspect it with.
+The tree: the `Tree` handle users control and inspect it with, and the run of
+its two top nodes, the user's root and ``_system`` (the children of the
+services it was given, see `_service`). It imports no surface: `run` and
+`open_tree` (`_entry`) turn ``http=`` and ``checks=`` into services, and every
+surface reads the tree through `Tree.observer` (`_observe`).
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-import os
-import socket
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import hypercorn.config
-import hypercorn.trio
 import trio
 
-from ._checks import Check, CheckState, run_check
+from ._deprecate import moved
 from ._errors import (
     ChildLookupError,
     ChildRunning,
-    HttpBindError,
     NotSupported,
     SpecError,
     TooManyRestarts,
     TreeNotRunning,
 )
-from ._health import TreeFacts, not_ready
+from ._health import ChildWalk, TreeFacts, not_ready
 from ._heartbeat import beat_clock
-from ._http import HealthApp, HttpOptions, ShowDetails, parse_bind
-from ._log import get_logger
 from ._loopwatch import UNWATCHED, EventLoopHealth, LoopWatch
 from ._node import Node
-from ._options import DEFAULT_LOOP_BLOCK_THRESHOLD, TreeOptions
+from ._observe import TreeObserver
+from ._options import TreeOptions
 from ._policy.lifecycle import EXIT_FAILED, EXIT_STOPPED, LAUNCH, STARTED
 from ._safe import safe_repr
+from ._service import Service
 from ._slot import Slot, StartedHandle, make_slot
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State, TreeSnapshot
 from ._spec import (
@@ -49,75 +46,10 @@ from ._spec import (
 )
 from ._watchdog import Watchdog, detects_stalls
 
-_log = get_logger("supervisor.http")
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-
-# Connection bounds of the HTTP server (hypercorn's Config), so that anonymous
-# clients cannot crowd out the kubelet's probes (benchmarks/bench_idle_clients.py).
-# A connection without a complete request, or idle between requests, is closed
-# after HTTP_KEEP_ALIVE seconds; one whose request body stalls after
-# HTTP_READ_TIMEOUT. A burst of connects while the loop is busy queues in a deep
-# backlog instead of dropping the probe's SYN (retried after 1 s: the kubelet's
-# default timeout; hypercorn's default backlog is 100).
-HTTP_READ_TIMEOUT = 10
-HTTP_KEEP_ALIVE = 5.0
-HTTP_BACKLOG = 1024
-HTTP_MAX_HEADER_BYTES = 8 * 1024
-
-
-async def _listen(options: HttpOptions) -> socket.socket:
-    """The HTTP listener, bound once per run; a failure is `HttpBindError`."""
-    host, port = parse_bind(options.bind)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        infos = await trio.socket.getaddrinfo(
-            host, port, family=family, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
-        family, kind, proto, _, address = infos[0]
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(address)
-            sock.listen(HTTP_BACKLOG)
-        except BaseException:
-            sock.close()
-            raise
-    except OSError as exc:  # socket.gaierror too: a host that does not resolve
-        raise HttpBindError(options.bind, exc) from None
-    return sock
-
-
-async def _serve_http(
-    tree: Tree,
-    app: HealthApp,
-    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """
-    The HTTP child: hypercorn's trio server for *app*, inside the tree's run,
-    on a copy of the listener the run bound (a restart keeps the port).
-    """
-    listener = tree._http_listener
-    if listener is None:
-        raise RuntimeError("the HTTP listener is closed")  # the run is ending
-    config = hypercorn.config.Config()
-    # hypercorn owns (and closes) the duplicate; the run keeps the original.
-    config.bind = [f"fd://{os.dup(listener.fileno())}"]
-    config.backlog = HTTP_BACKLOG
-    config.read_timeout = HTTP_READ_TIMEOUT
-    config.keep_alive_timeout = HTTP_KEEP_ALIVE
-    config.h11_max_incomplete_size = HTTP_MAX_HEADER_BYTES
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")  # the application decides
-    config.graceful_timeout = 1.0
-
-    class _Bound:
-        def started(self, binds: list[str] | None = None) -> None:
-            tree.http_addresses = [b.removeprefix("http://") for b in binds or []]
-            for url in binds or []:
-                _log.info("http_serving", url=url)  # one line, at info, not _system's
-            task_status.started()
-
-    await hypercorn.trio.serve(app, config, task_status=_Bound())  # type: ignore[arg-type]
+    from ._checks import CheckState
 
 
 class _RootStarted:
@@ -176,6 +108,7 @@ class Tree:
         self,
         spec: SupervisorSpec,
         options: TreeOptions | None = None,
+        services: Sequence[Service[Tree]] = (),
         *,
         _private: bool = False,
     ) -> None:
@@ -212,17 +145,31 @@ class Tree:
         # A KeyboardInterrupt/SystemExit raised inside a child: re-raised at the root.
         self._fatal: BaseException | None = None
         self._root_slot = make_slot(spec, spec.name, 0, None)
-        self._checks = [CheckState(check=c) for c in options.checks]
+        # Set and dropped by bump() while someone waits for a change.
+        self._changed: trio.Event | None = None
+        self._services = tuple(services)
+        self._checks = [s for svc in self._services for s in svc.check_states()]
         #: Where the HTTP server listens once started ("127.0.0.1:8080").
         self.http_addresses: list[str] = []
-        http = self._http = options.http
-        #: The HTTP server's listening socket while the tree runs.
-        self._http_listener: socket.socket | None = None
-        self._system = self._system_node(http) if http or self._checks else None
-        self._root = Node(spec, spec.name, self, owns_watchdog=self._system is None)
+        #: What every surface reads the tree through (rate-limited snapshot,
+        #: probe facts, verdicts, changes): see `TreeObserver`.
+        self.observer = TreeObserver(
+            version=lambda: self._version,
+            snapshot=self.snapshot,
+            walk=self._walk_children,
+            facts=self._probe_facts,
+            shutting_down=lambda: self._root.closing,
+            wait_change=self._wait_change,
+            checks=self._checks,
+        )
+        self._system: Node | None = None
+        self._root = Node(spec, spec.name, self, owns_watchdog=not self._services)
         self._root_slot.node = self._root
         self._system_slot: Slot | None = None
-        if self._system is not None:
+        if self._services:
+            self._system = self._system_node(
+                [c for svc in self._services for c in svc.children(self)]
+            )
             self._system_slot = make_slot(self._system.spec, "_system", 0, None)
             self._system_slot.node = self._system
 
@@ -230,6 +177,15 @@ class Tree:
 
     def bump(self) -> None:
         self._version += 1
+        changed = self._changed
+        if changed is not None:
+            self._changed = None
+            changed.set()
+
+    async def _wait_change(self) -> None:
+        if self._changed is None:
+            self._changed = trio.Event()
+        await self._changed.wait()
 
     def count_crash(self, reason: str) -> None:
         # Tree-wide and never reset (a restarted subtree starts its own
@@ -250,20 +206,16 @@ class Tree:
         self, task_status: StartedHandle = trio.TASK_STATUS_IGNORED
     ) -> None:
         """
-        Bind the HTTP listener, then run the tree. An address that cannot be
-        bound fails the run at once (`HttpBindError`), before any child starts.
+        Open the services (the HTTP server binds its listener), then run the
+        tree. A service that cannot open fails the run at once (an address that
+        cannot be bound: `HttpBindError`), before any child starts.
         """
         if self._options.opened is not None:
             self._options.opened(self)
-        if self._http is None:
+        async with AsyncExitStack() as stack:
+            for service in self._services:
+                await stack.enter_async_context(service.opened(self))
             await self._run_system_and_root(task_status)
-            return
-        self._http_listener = await _listen(self._http)
-        try:
-            await self._run_system_and_root(task_status)
-        finally:
-            self._http_listener.close()
-            self._http_listener = None
 
     async def _run_system_and_root(
         self, task_status: StartedHandle = trio.TASK_STATUS_IGNORED
@@ -310,24 +262,7 @@ class Tree:
             slot.last_exit = ExitInfo(reason=Reason.SHUTDOWN, time=self.now())
             self.bump()
 
-    def _system_node(self, http: HttpOptions | None) -> Node:
-        children: list[Child] = []
-        if http is not None:
-            app = HealthApp(self, token=http.token, show_details=http.show_details)
-            children.append(
-                Child(
-                    name="http",
-                    target=functools.partial(_serve_http, self, app),
-                    shutdown=2,
-                )
-            )
-        children.extend(
-            Child(
-                name=f"check:{state.check.name}",
-                target=functools.partial(run_check, state, self.now, self.bump),
-            )
-            for state in self._checks
-        )
+    def _system_node(self, children: list[Child]) -> Node:
         # Nothing in the tree's own machinery may stop the user's tree: a part
         # that fails once up is reported (child_crashed, /status "system") and
         # retried with backoff forever, as systemd's Restart=always with
@@ -342,11 +277,13 @@ class Tree:
         )
         return Node(spec, spec.name, self, owns_watchdog=True, escalates=False)
 
+    @moved("Tree.check_states()", "Tree.observer.checks()")
     def check_states(self) -> list[CheckState]:
         """The cached results of the tree's checks."""
         return self._checks
 
     @property
+    @moved("Tree.shutting_down", "Tree.observer.shutting_down")
     def shutting_down(self) -> bool:
         """The tree is stopping (readiness fails from the first moment)."""
         return self._root.closing
@@ -366,15 +303,6 @@ class Tree:
             ChildRunning: It is running, starting or waiting to restart.
         """
         await self._restart(path, only_stopped=True)
-
-    def asgi_app(
-        self,
-        *,
-        token: str | None = None,
-        show_details: ShowDetails = ShowDetails.WHEN_AUTHORIZED,
-    ) -> HealthApp:
-        """An ASGI app serving this tree's health, status and metrics, to mount in your own."""
-        return HealthApp(self, token=token, show_details=show_details)
 
     async def _run_user_root(
         self, task_status: StartedHandle = trio.TASK_STATUS_IGNORED
@@ -431,16 +359,9 @@ class Tree:
             crashes=tuple(sorted(self._crashes.items())),
         )
 
-    def probe_facts(self, walk: ChildWalk | None = None) -> TreeFacts:
-        """
-        What the health probes need, read from the live tree: one walk over
-        the children (`walk_children`) and no snapshot, so that a probe
-        costs little however large and busy the tree is. Pass *walk* from
-        an earlier walk to reuse it; everything else is read now.
-        """
+    def _probe_facts(self, walk: ChildWalk) -> TreeFacts:
+        """The verdicts' facts: *walk* (see `_walk_children`), the rest read now."""
         root = self._root_slot
-        if walk is None:
-            walk = self.walk_children()
         return TreeFacts(
             time=self.now(),
             root_path=root.path,
@@ -450,15 +371,26 @@ class Tree:
             unstopped=walk.unstopped,
         )
 
-    def walk_children(self) -> ChildWalk:
+    def _walk_children(self) -> ChildWalk:
         """The children the verdicts name, from one walk of the live tree."""
         walk = ChildWalk()
         _walk(self._root, walk, required=True)
         return walk
 
+    @moved("Tree.probe_facts()", "Tree.observer.facts()")
+    def probe_facts(self, walk: ChildWalk | None = None) -> TreeFacts:
+        """What the health probes need, read from the live tree."""
+        return self._probe_facts(walk or self._walk_children())
+
+    @moved("Tree.walk_children()", "Tree.observer.facts()")
+    def walk_children(self) -> ChildWalk:
+        """The children the verdicts name, from one walk of the live tree."""
+        return self._walk_children()
+
+    @moved("Tree.not_ready_children()", "Tree.observer.facts().laggards")
     def not_ready_children(self) -> list[str]:
-        """Paths of the required children that are not running, as in a snapshot."""
-        return self.walk_children().laggards
+        """Paths of the required children that are not running."""
+        return self._walk_children().laggards
 
     def event_loop_health(self) -> EventLoopHealth:
         """Is the trio loop blocked right now, and how often and long was it."""
@@ -657,118 +589,6 @@ class Tree:
             raise NotSupported(path, "is the root; use Tree.stop() to stop the tree")
         node = self._node(parent)
         return node, node.slot(name)
-
-
-async def run(
-    spec: SupervisorSpec,
-    *,
-    loop_block_threshold: float | None = DEFAULT_LOOP_BLOCK_THRESHOLD,
-    http: str | HttpOptions | None = None,
-    checks: Sequence[Check] = (),
-    opened: Callable[[Tree], object] | None = None,
-    started: Callable[[Tree], object] | None = None,
-) -> None:
-    """
-    Run the tree described by *spec* until it ends.
-
-    Returns when the root ends normally (its auto_shutdown, or `Tree.stop`).
-    The keywords are those of `TreeOptions` (*opened* and *started* are
-    called with the `Tree`: before any child starts, and once every initial
-    child has started).
-
-    Raises:
-        TooManyRestarts: The root gave up (also during the initial start: a
-            child that cannot start is retried with backoff until the root's
-            intensity runs out).
-        KeyboardInterrupt: Re-raised after the tree stopped in order.
-    """
-    options = TreeOptions(
-        loop_block_threshold=loop_block_threshold,
-        http=http,
-        checks=checks,
-        opened=opened,
-        started=started,
-    )
-    await Tree(spec, options, _private=True)._run_root()
-
-
-@asynccontextmanager
-async def open_tree(
-    spec: SupervisorSpec,
-    *,
-    loop_block_threshold: float | None = DEFAULT_LOOP_BLOCK_THRESHOLD,
-    http: str | HttpOptions | None = None,
-    checks: Sequence[Check] = (),
-    opened: Callable[[Tree], object] | None = None,
-    started: Callable[[Tree], object] | None = None,
-) -> AsyncIterator[Tree]:
-    """
-    Start the tree described by *spec* and give its `Tree` handle.
-
-    Enters once every initial child has started. Leaving the block stops the
-    tree in reverse start order. If the root gives up while the block runs, the
-    block is cancelled and `TooManyRestarts` is raised from the ``async with``.
-    The keywords are those of `run` (`TreeOptions`).
-    """
-    options = TreeOptions(
-        loop_block_threshold=loop_block_threshold,
-        http=http,
-        checks=checks,
-        opened=opened,
-        started=started,
-    )
-    tree = Tree(spec, options, _private=True)
-    # The root's failure and the block's own exception, raised bare after the
-    # nursery closed and the tree stopped (a nursery would wrap them in an
-    # ExceptionGroup, and `except KeyError` around the block would miss them).
-    failure: list[BaseException] = []
-    body: list[BaseException] = []
-    async with trio.open_nursery() as nursery:
-        up = False
-
-        async def root(
-            task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-        ) -> None:
-            try:
-                await tree._run_root(task_status)
-            except trio.Cancelled:
-                raise
-            except BaseException as exc:  # re-raised below, after the nursery closed
-                if not up:
-                    raise
-                failure.append(exc)
-                nursery.cancel_scope.cancel()
-
-        try:
-            await nursery.start(root)
-        except trio.Cancelled:
-            raise
-        except BaseException as exc:  # re-raised below, after the nursery closed
-            failure.append(exc)
-        else:
-            up = True
-            try:
-                yield tree
-            except trio.Cancelled:
-                raise  # it belongs to a cancel scope that will catch it
-            except BaseException as exc:  # re-raised below, after the ordered stop
-                body.append(exc)
-            finally:
-                tree.request_stop()
-    if body:
-        raise body[0]
-    if failure:
-        raise failure[0]
-
-
-@attrs.define
-class ChildWalk:
-    """What one walk over the live tree found for the verdicts, as in a snapshot."""
-
-    # Required children that are not running (see `_health.not_ready`).
-    laggards: list[str] = attrs.Factory(list)
-    # Children of any restart type in state ``unstopped``.
-    unstopped: list[str] = attrs.Factory(list)
 
 
 def _walk(node: Node, walk: ChildWalk, *, required: bool) -> None:

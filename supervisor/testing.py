@@ -28,10 +28,11 @@ import trio
 import trio.testing
 
 from . import _faults
+from ._entry import open_tree
 from ._heartbeat import heartbeat
 from ._snapshot import TreeSnapshot
 from ._spec import SupervisorSpec
-from ._tree import Tree, open_tree
+from ._tree import Tree
 
 __all__ = ["beat_every", "crash", "crash_after", "hang", "run"]
 

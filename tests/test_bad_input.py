@@ -708,7 +708,7 @@ async def test_a_4xx_answer_quotes_at_most_512_characters_of_the_request() -> No
     """
     async with open_tree(pool_tree(), loop_block_threshold=None) as tree:
         status, body = await call(
-            tree.asgi_app(),
+            HealthApp(tree),
             {
                 "method": "GET",
                 "path": "/" + "x" * 20_000,

@@ -11,8 +11,8 @@ from typing import Any
 import trio
 
 from supervisor import Backoff, Child, Jitter, Strategy, Supervisor, open_tree
-from supervisor._checks import _rss_bytes
 from supervisor._node import Node
+from supervisor.checks import _rss_bytes
 
 
 async def test_memory_is_flat_over_100_000_restarts(autojump_clock: Any) -> None:

@@ -34,6 +34,7 @@ import trio
 from supervisor import (
     Backoff,
     Child,
+    HealthApp,
     Jitter,
     Strategy,
     Supervisor,
@@ -145,7 +146,7 @@ def check_midway(tree: Any, chaos: Chaos) -> None:
     assert dict(logged) == dict(snap.crashes)
     # Probes walk the live tree instead of taking a snapshot: both must see
     # the same children not ready.
-    live = tree.probe_facts()
+    live = tree.observer.facts(fresh=True)
     snapped = facts_from_snapshot(snap)
     assert (list(live.laggards), list(live.unstopped)) == (
         list(snapped.laggards),
@@ -297,7 +298,7 @@ async def test_chaos_soak() -> None:
         gc.unfreeze()
         # After the stop: children crashing while being stopped count too.
         snap = tree.snapshot()
-        metrics = tree.asgi_app()._registry
+        metrics = HealthApp(tree)._registry
         crash_metric = {
             sample.labels["reason"]: sample.value
             for family in metrics.collect()

@@ -44,7 +44,7 @@ async def test_thresholds_follow_kubernetes_probe_semantics(
     )
     spec = Supervisor(name="app", children=[Child(name="w", target=trio.sleep_forever)])
     async with open_tree(spec, checks=[check], loop_block_threshold=None) as tree:
-        state = tree.check_states()[0]
+        state = tree.observer.checks()[0]
         await trio.testing.wait_all_tasks_blocked()
         seen = [(state.up, state.status)]  # one success of the two needed
         await trio.sleep(15)  # reads fall between runs (at 0, 10, 20, ...)
@@ -195,7 +195,7 @@ async def test_a_bad_check_result_is_a_failed_check(
         alive_tree(), checks=[check], loop_block_threshold=None
     ) as tree:
         await trio.sleep(60)
-        state = tree.check_states()[0]
+        state = tree.observer.checks()[0]
         snap = tree.snapshot()
 
     assert (False, f"BadCheckResult: check db {problem}") == (
@@ -251,7 +251,7 @@ async def test_the_system_node_never_stops_the_users_tree(
         ) as tree:
             await trio.sleep(600)  # 20 times the period in which _system gave up
             snap = tree.snapshot()
-            laggards = tree.not_ready_children()
+            laggards = tree.observer.facts(fresh=True).laggards
 
     crashes = [
         e
@@ -307,7 +307,7 @@ async def test_a_check_that_swallows_its_cancellation_fails_at_its_timeout(
     async with open_tree(
         alive_tree(), checks=[check], loop_block_threshold=None
     ) as tree:
-        state = tree.check_states()[0]
+        state = tree.observer.checks()[0]
         await trio.sleep(1.5)
         first = (state.status, state.last_error)
         await trio.sleep(12)  # two more runs, each swallowing its cancellation
@@ -340,7 +340,7 @@ async def test_a_check_that_ignores_cancellation_is_failing_reported_and_unstopp
             alive_tree(), checks=[check], loop_block_threshold=None
         ) as tree:
             try:
-                state = tree.check_states()[0]
+                state = tree.observer.checks()[0]
                 await trio.sleep(1.5)
                 at_timeout = state.status
                 await trio.sleep(20)  # ticks at 6, 11, 16, 21
@@ -380,7 +380,7 @@ async def test_check_failed_and_recovered_events(autojump_clock: Any) -> None:
             await trio.sleep(20)  # second and third failure
             flaky.fail = False
             await trio.sleep(10)
-            assert tree.check_states()[0].up
+            assert tree.observer.checks()[0].up
 
     events = [e for e in logs if e["event"].startswith("check_")]
     assert [] == below
@@ -466,7 +466,7 @@ async def test_a_system_part_that_never_comes_up_fails_the_run_before_the_root(
         attempts.append("bind")
         raise OSError(98, "Address already in use")
 
-    monkeypatch.setattr(supervisor._tree, "_serve_http", cannot_bind)
+    monkeypatch.setattr(supervisor._http_server, "_serve_http", cannot_bind)
     spec = Supervisor(name="app", children=[Child(name="w", target=worker)])
     with pytest.raises(BaseException) as failed:  # noqa: PT011 - unwrapped below
         async with open_tree(spec, http="127.0.0.1:1", loop_block_threshold=None):

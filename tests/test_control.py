@@ -28,6 +28,7 @@ from supervisor import (
     ChildLookupError,
     ChildRunning,
     DynamicSupervisor,
+    HealthApp,
     Jitter,
     NotSupported,
     Restart,
@@ -204,7 +205,7 @@ async def test_http_restart_50ms_after_terminate_is_a_404_and_the_tree_stops(
     """
     census = Census()
     async with census_tree(pool_tree(census), census) as tree:
-        app = tree.asgi_app(token=TOKEN)
+        app = HealthApp(tree, token=TOKEN)
         await tree.start_child("root/pool", args=("a",), name="a")
         answers: dict[str, int] = {}
 
@@ -443,7 +444,7 @@ async def test_http_control_is_not_held_behind_a_looping_sibling(
     census = Census()
     spec, _ = looping_tree(Strategy.REST_FOR_ONE, census)
     async with open_tree(spec, loop_block_threshold=None) as tree:
-        app = tree.asgi_app(token=TOKEN)
+        app = HealthApp(tree, token=TOKEN)
         await trio.sleep(LOOPING_AT)
         restarted = await asgi(app, "POST", "/control/restart/root/app")
         terminated = await asgi(app, "POST", "/control/terminate/root/app")
@@ -475,7 +476,7 @@ async def test_http_control_answers_202_while_the_action_goes_on(
     )
     spec = Supervisor(name="root", children=[pool])
     async with open_tree(spec, loop_block_threshold=None) as tree:
-        app = tree.asgi_app(token=TOKEN)
+        app = HealthApp(tree, token=TOKEN)
         ready.set()
         path = await tree.start_child("root/pool", name="a")
         ready = trio.Event()
@@ -654,7 +655,7 @@ async def test_fuzz_racing_calls_over_http(
         if op in ("delete", "crash"):
             await fuzz.in_code(tree, op, target)
             return
-        app = tree.asgi_app(token=TOKEN)
+        app = HealthApp(tree, token=TOKEN)
         parent = target.rpartition("/")[0]
         if op == "start" and parent == "root/pool":
             name = target.rpartition("/")[2]

@@ -18,6 +18,7 @@ import supervisor._tree
 from supervisor import (
     Backoff,
     Child,
+    HealthApp,
     Jitter,
     Reason,
     State,
@@ -380,14 +381,14 @@ class TestSwallowedCancellation:
         seen: dict[float, Any] = {}
         with structlog.testing.capture_logs() as logs:
             async with open_tree(spec) as tree:
-                app = tree.asgi_app()
+                app = HealthApp(tree)
                 for at in (2, 4, 13):
                     await trio.sleep_until(at)
                     livez, _ = await call(app, _get("/livez"))
                     readyz, _ = await call(app, _get("/readyz"))
                     seen[at] = (
                         tree.snapshot().node("root/c").state,
-                        tree.probe_facts().unstopped,
+                        tree.observer.facts(fresh=True).unstopped,
                         livez,
                         readyz,
                     )

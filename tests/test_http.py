@@ -102,7 +102,7 @@ async def served() -> AsyncIterator[tuple[Tree, httpx.AsyncClient]]:
         async with httpx.AsyncClient(base_url=f"http://{address}") as client:
             # Every task blocked: the checks have run once and sleep until the next.
             await trio.testing.wait_all_tasks_blocked()
-            assert tree.check_states()[0].up is True
+            assert tree.observer.checks()[0].up is True
             yield tree, client
 
 
@@ -404,7 +404,7 @@ class TestStatusAndMetrics:
         Requests while nothing changed reuse one snapshot.
         """
         tree, client = served
-        app = tree.asgi_app()
+        app = HealthApp(tree)
         first = app.snapshot()
 
         assert first is app.snapshot()
@@ -624,7 +624,7 @@ class TestReviewRegressions:
                 before = (await client.get("/status")).json()["verdicts"]["readyz"]
                 flaky["fail"] = True
                 with trio.fail_after(5):
-                    while tree.check_states()[0].up:  # noqa: ASYNC110 - a real-clock check run
+                    while tree.observer.checks()[0].up:  # noqa: ASYNC110 - a real-clock check run
                         await trio.sleep(0.01)
                 after = (await client.get("/status")).json()["verdicts"]["readyz"]
 
@@ -718,13 +718,13 @@ async def test_probe_facts_from_the_live_tree_match_the_snapshot(
     async with open_tree(root, loop_block_threshold=None) as tree:
         await trio.sleep(1)
         await tree.terminate_child("root/late")
-        live = tree.probe_facts()
+        live = tree.observer.facts(fresh=True)
         snapped = facts_from_snapshot(tree.snapshot())
         assert ["root/inner/flaky"] == list(live.laggards)
         await tree.restart_child("root/late")
         tree.request_stop()  # every child now stopping or stopped
         assert attrs.evolve(live, time=0) == attrs.evolve(snapped, time=0)
-        assert list(tree.probe_facts().laggards) == list(
+        assert list(tree.observer.facts(fresh=True).laggards) == list(
             facts_from_snapshot(tree.snapshot()).laggards
         )
 
@@ -797,7 +797,7 @@ async def test_status_rendering_counts_against_the_rebuild_rate_limit() -> None:
     spec = Supervisor(name="root", children=[Child(name="w", target=worker, args=(0,))])
     async with open_tree(spec, loop_block_threshold=None) as tree:
         app = HealthApp(tree)
-        before = app._current().min_age  # the snapshot alone
+        before = tree.observer.cached().min_age  # the snapshot alone
         app._status(authorized=False)
-        after = app._current().min_age
+        after = tree.observer.cached().min_age
     assert after > before > 0

@@ -14,7 +14,7 @@ import trio.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from supervisor import Child, DynamicSupervisor, Supervisor, open_tree
+from supervisor import Child, DynamicSupervisor, HealthApp, Supervisor, open_tree
 
 TOKEN = "fuzz-token"
 PROBES = ("livez", "readyz", "healthz")
@@ -138,7 +138,7 @@ def test_fuzzed_requests_never_5xx_and_never_change_the_tree(
             ],
         )
         async with open_tree(spec, loop_block_threshold=None) as tree:
-            app = tree.asgi_app(token=TOKEN)
+            app = HealthApp(tree, token=TOKEN)
             before = fingerprint(tree.snapshot())
             for request in batch:
                 status, _ = await call(app, request)

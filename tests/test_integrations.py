@@ -124,7 +124,7 @@ async def test_redis_check_follows_a_real_server(redis_server: RedisServer) -> N
     )
     spec = Supervisor(name="app", children=[Child(name="w", target=trio.sleep_forever)])
     async with open_tree(spec, http="127.0.0.1:0", checks=[check]) as tree:
-        state = tree.check_states()[0]
+        state = tree.observer.checks()[0]
         async with httpx.AsyncClient(
             base_url=f"http://{tree.http_addresses[0]}"
         ) as client:

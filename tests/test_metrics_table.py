@@ -43,7 +43,7 @@ async def test_a_scrape_exposes_only_metrics_of_the_table() -> None:
         checks=[Check(name="db", fn=_ok, interval=1)],
     ) as tree:
         await trio.sleep(0.1)
-        checks = tree.check_states
+        checks = tree.observer.checks
         registry = registry_for(TreeCollector(tree.snapshot, checks))
         text = generate_latest(registry).decode()
 

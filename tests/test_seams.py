@@ -26,7 +26,7 @@ PACKAGE = Path(supervisor.__file__).parent
 # Internal names a surface may import, beyond the package's public ones.
 ALLOWED_PRIVATE_IMPORTS = {
     "_cli.py": {
-        ("_http", "parse_bind"),  # --http is validated as HttpOptions would
+        ("_bind", "parse_bind"),  # --http is validated as HttpOptions would
         ("_spec", "SupervisorSpec"),  # a type alias
         ("_spec", "is_async_callable"),
         ("_status_cli", "status"),

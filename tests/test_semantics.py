@@ -230,7 +230,7 @@ class TestRestartCounters:
             await trio.sleep(5)
             await tree.restart_child("root/a")
             snap = tree.snapshot()
-            registry = registry_for(TreeCollector(tree.snapshot, tree.check_states))
+            registry = registry_for(TreeCollector(tree.snapshot, tree.observer.checks))
             text = _exposition(registry)
 
         counters = {

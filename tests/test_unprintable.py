@@ -207,7 +207,7 @@ class TestChecksAndSpecs:
         check = Check(name="db", fn=fn, interval=1, failure_threshold=1)
         async with open_tree(tree_of(forever), checks=[check]) as tree:
             await trio.sleep(3.5)
-            state = tree.check_states()[0]
+            state = tree.observer.checks()[0]
             root = tree.snapshot().root
 
         assert (False, 4) == (state.up, state.consecutive_failures)
