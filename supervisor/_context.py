@@ -5,7 +5,7 @@ from __future__ import annotations
 import trio
 
 from ._errors import NotInChild, NotSupported
-from ._heartbeat import CURRENT_CELL
+from ._incarnation import CURRENT
 
 
 def stop_requested() -> trio.Event:
@@ -25,21 +25,20 @@ def stop_requested() -> trio.Event:
             outlived the incarnation it was spawned by.
         NotSupported: The child did not opt in with ``graceful_stop=True``.
     """
-    cell = CURRENT_CELL.get(None)
-    if cell is None:
+    inc = CURRENT.get(None)
+    if inc is None:
         raise NotInChild(
             "stop_requested() must be called from inside a supervised child"
         )
-    if cell.ended:
+    if inc.ended:
         raise NotInChild(
             f"stop_requested() from a task that outlived its child: "
-            f"{cell.slot.path}'s incarnation has ended"
+            f"{inc.slot.path}'s incarnation has ended"
         )
-    slot = cell.slot
-    if slot.stop_event is None:
+    if inc.stop_event is None:
         raise NotSupported(
-            slot.path,
+            inc.slot.path,
             "stop_requested() needs Child(graceful_stop=True); "
             "without it a stop cancels the child at once",
         )
-    return slot.stop_event
+    return inc.stop_event

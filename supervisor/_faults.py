@@ -4,9 +4,9 @@ The one fault-injection seam: crash or hang a running child of a tree.
 Private: `supervisor.testing` is its only caller (its ``crash`` and ``hang``),
 so that the public test kit reaches no other internal of `Tree` or its nodes,
 and `Node` has no test-only method. A hang needs no state of its own: the
-incarnation's beat cell is given a clock that stands still. A crash leaves its
-exception on the slot (``Slot.injected``), which the exit path reads to report
-the cancellation as that crash.
+incarnation is given a beat clock that stands still. A crash cancels the
+incarnation with its exception as the cancellation's cause
+(``Incarnation.error``), which the exit path reports as that crash.
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ def crash(tree: Tree, path: str, exc: Exception) -> None:
         ChildRunning: The child is not running.
     """
     _, slot = tree._child(path)
-    if slot.scope is None:
+    inc = slot.current
+    if inc is None:
         raise ChildRunning(slot.path, "is not running; nothing to crash")
-    slot.injected = exc
-    slot.scope.cancel()
+    inc.error = exc
+    inc.scope.cancel()
 
 
 def hang(tree: Tree, path: str) -> None:
@@ -46,12 +47,12 @@ def hang(tree: Tree, path: str) -> None:
         NotSupported: The child has no *heartbeat_timeout*.
     """
     _, slot = tree._child(path)
-    cell = slot.cell
-    if cell is None or not slot.running:
+    inc = slot.current
+    if inc is None or not inc.running:
         raise ChildRunning(slot.path, "is not running; nothing to hang")
     if slot.heartbeat_timeout is None:
         raise NotSupported(
             slot.path, "has no heartbeat_timeout; a hang would go unnoticed"
         )
     # Hung already: the clock stands still at the first hang's beat.
-    cell.clock = itertools.repeat(cell.at).__next__
+    inc.clock = itertools.repeat(inc.at).__next__

@@ -1,70 +1,24 @@
 """
 `heartbeat()`: a child says "I am alive". The hot path of the whole library.
 
-A beat stores one float on the current incarnation's `BeatCell` and nothing
+A beat stores one float on the current `Incarnation` (`_incarnation`) and nothing
 else: no lock, no await, no trio call, no deadline moved (moving a cancel
 scope's deadline costs twenty beats). The watchdog (`_watchdog`) reads the
-cell when a check falls due, so the cost of checking does not grow with how
+incarnation when a check falls due, so the cost of checking does not grow with how
 often children beat.
 """
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
-from contextvars import ContextVar
-from typing import TYPE_CHECKING
 
 import trio
 
 from ._errors import NotInChild
+from ._incarnation import CURRENT
 
-if TYPE_CHECKING:
-    from ._slot import Slot
-
-
-class BeatCell:
-    """
-    One incarnation of a child, as seen from inside it.
-
-    *at* is the time of the last beat on the *raw* clock (see `beat_clock`);
-    the watchdog adds the clock's offset when it compares.
-    """
-
-    __slots__ = ("at", "clock", "slot")
-
-    def __init__(self, slot: Slot, clock: Callable[[], float], at: float) -> None:
-        self.slot = slot
-        self.clock = clock
-        self.at = at
-
-    def end(self) -> None:
-        """
-        The incarnation ended. A task that outlived it (spawned into a nursery
-        outside the child, it still carries the child's context) gets
-        `NotInChild` from its next beat: the clock it reads now raises, so
-        the beat itself stays one call and one store.
-        """
-        self.clock = functools.partial(_outlived, self.slot.path)
-
-    @property
-    def ended(self) -> bool:
-        return self.slot.cell is not self
-
-
-def _outlived(path: str) -> float:
-    raise NotInChild(
-        f"heartbeat() from a task that outlived its child: {path}'s incarnation "
-        "has ended (a task spawned into a nursery outside the child keeps its "
-        "context, not its life); beat only from the child and its own nurseries"
-    )
-
-
-# The incarnation whose code is running; trio copies context into the tasks a
-# child spawns, so beats from its helper tasks land on the same cell.
-CURRENT_CELL: ContextVar[BeatCell] = ContextVar("supervisor_current_child")
-_current = CURRENT_CELL.get
+_current = CURRENT.get
 
 
 def heartbeat() -> None:
@@ -87,13 +41,13 @@ def heartbeat() -> None:
             almost certainly a bug (a task spawned into a nursery outside the
             child, or code run before the tree started).
     """
-    cell = _current(None)
-    if cell is None:
+    inc = _current(None)
+    if inc is None:
         raise NotInChild(
             "heartbeat() must be called from inside a supervised child "
             "(or a task it spawned)"
         )
-    cell.at = cell.clock()
+    inc.at = inc.clock()
 
 
 def beat_clock(clock: trio.abc.Clock) -> tuple[Callable[[], float], float]:

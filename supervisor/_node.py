@@ -4,7 +4,8 @@ the node's children by asking the pure policy (`_policy`) what to do.
 
 The model
 ---------
-Each child is a *slot*; each run of a child is an *incarnation*: one task in
+Each child is a *slot*; each run of a child is an *incarnation* (`_incarnation`,
+which owns everything that lasts one run; none between runs): one task in
 the node's nursery, inside its own cancel scope, that first sleeps its backoff
 delay (state ``backoff``) and then awaits the child's target. The incarnation
 catches the target's `Exception` itself, so a crash never reaches the nursery
@@ -52,21 +53,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import attrs
 import trio
 
+from . import _runners
 from ._errors import (
     ChildExists,
     ChildLookupError,
     ChildRunning,
-    SpecError,
-    TooManyChildren,
     TooManyRestarts,
     TreeNotRunning,
 )
-from ._heartbeat import CURRENT_CELL, BeatCell
+from ._incarnation import CURRENT, Incarnation
 from ._policy.exits import (
     ENDED,
     ENDED_AUTO_SHUTDOWN,
@@ -93,7 +92,7 @@ from ._policy.lifecycle import (
     STOP_REQUESTED,
 )
 from ._policy.strategy import PlanEntry, plan_restart
-from ._safe import safe_repr
+from ._runners import traits
 from ._slot import (
     LOG,
     Slot,
@@ -103,23 +102,15 @@ from ._slot import (
 )
 from ._snapshot import ExitInfo, Reason, State
 from ._spec import (
-    MAX_DEPTH,
     AutoShutdown,
-    Child,
-    DynamicSupervisor,
     NodeSpec,
     Strategy,
-    Supervisor,
     SupervisorSpec,
-    check_arguments,
+    child_to_add,
 )
 
 if TYPE_CHECKING:
     from ._tree import Tree
-
-# A slot and the scope of one of its incarnations: a timer's target, stale
-# once the slot has moved on to another incarnation.
-_Incarnation: TypeAlias = tuple[Slot, trio.CancelScope]
 
 T = TypeVar("T")
 
@@ -160,20 +151,16 @@ class Node:
         self._beat_clock = tree.beat_clock
         self._beat_offset = tree.beat_offset
         self.log = LOG.bind(path=path)
-        self.dynamic = isinstance(spec, DynamicSupervisor)
-        self.strategy = (
-            spec.strategy if isinstance(spec, Supervisor) else Strategy.ONE_FOR_ONE
-        )
+        kind = traits(spec)
+        self.dynamic = kind.dynamic
+        self.strategy = kind.strategy or Strategy.ONE_FOR_ONE
         self.window = RestartWindow(spec.intensity, spec.period)
-        self.auto_shutdown = (
-            spec.auto_shutdown if isinstance(spec, Supervisor) else AutoShutdown.NEVER
-        )
+        self.auto_shutdown = kind.auto_shutdown
         self.slots: dict[str, Slot] = {}
         self._next_index = 0
         self._dynamic_serial = 0
-        if isinstance(spec, Supervisor):
-            for child in spec.children:
-                self._add_slot(child)
+        for child in kind.children:
+            self._add_slot(child)
         self._pending: list[Slot] = []
         # Sweeps (and restart_child calls) still stopping children: while any
         # is, the start queue waits, so start order holds across them.
@@ -288,7 +275,6 @@ class Node:
         for slot in self._pending:
             if not slot.active:  # queued or waiting for a sweep: it will not start
                 slot.move(DEQUEUED)
-                slot.next_start_at = None
         self._pending.clear()
         self._started.set()
         for slot in self.slots.values():
@@ -393,7 +379,8 @@ class Node:
         once, so no caller waits for the start queue.)
         """
         event = trio.Event()
-        if self.closing or not (slot.active and not slot.running):
+        inc = slot.current
+        if self.closing or inc is None or inc.running:
             event.set()
         else:
             slot.waiters.append(event)
@@ -424,7 +411,6 @@ class Node:
             pending.remove(other)
             if not other.active:
                 other.move(DEQUEUED)
-                other.next_start_at = None
                 other.pending_delay = 0.0
                 other.settle()
         self.tree.bump()
@@ -440,24 +426,23 @@ class Node:
             # Removed (terminated dynamic child, deleted): a launch now would
             # run a copy no snapshot shows and no stop reaches.
             return
-        scope = trio.CancelScope()
-        slot.scope = scope
-        slot.stopping = False
-        slot.stop_event = trio.Event() if slot.graceful else None
+        inc = slot.current = Incarnation(
+            slot,
+            self._beat_clock,
+            trio.Event() if slot.graceful else None,
+            self._now() + delay if delay > 0 else None,
+        )
         if delay > 0:
             slot.move(RELAUNCH_LATER if relaunch else BACKOFF_WAIT)
-            slot.next_start_at = self._now() + delay
         else:
             slot.move(RELAUNCH if relaunch else LAUNCH)
         self.tree.bump()
-        self._nursery.start_soon(self._incarnation, slot, scope, delay)
+        self._nursery.start_soon(self._incarnation, inc, delay)
 
-    async def _incarnation(
-        self, slot: Slot, scope: trio.CancelScope, delay: float
-    ) -> None:
-        cell = BeatCell(slot, self._beat_clock, 0.0)
-        CURRENT_CELL.set(cell)
-        slot.cell = cell
+    async def _incarnation(self, inc: Incarnation, delay: float) -> None:
+        CURRENT.set(inc)
+        slot = inc.slot
+        scope = inc.scope
         exit_info: ExitInfo | None = None
         try:
             with scope:
@@ -467,15 +452,15 @@ class Node:
                     # A child that crashes before its first checkpoint would
                     # otherwise make this restart loop uncancellable.
                     await trio.lowlevel.checkpoint_if_cancelled()
-                await self._call_target(slot, scope)
+                await slot.runner.run(self, inc, slot.spec)
             if scope.cancel_called:
                 # Also when the child swallowed the cancellation (cancelled_caught
                 # is then False) and returned: why it was cancelled wins.
-                exit_info = self._exit_for_cancel(slot)
+                exit_info = self._exit_for_cancel(inc)
             else:
                 exit_info = ExitInfo(reason=Reason.NORMAL, time=self._now())
         except Exception as exc:
-            exit_info = self._crashed(slot, exc)
+            exit_info = self._crashed(inc, exc)
         except trio.Cancelled:
             raise  # unbound: a name for it here would tie it to this frame
         except BaseException as exc:
@@ -483,12 +468,13 @@ class Node:
             # tree in order; the root re-raises it once everything stopped.
             self.tree.abort(exc)
         finally:
-            cell.end()  # a task it left behind beats no more
-            self.on_exit(slot, scope, exit_info)
+            inc.end()  # a task it left behind beats no more
+            self.on_exit(inc, exit_info)
 
-    def _crashed(self, slot: Slot, exc: Exception) -> ExitInfo:
+    def _crashed(self, inc: Incarnation, exc: Exception) -> ExitInfo:
         _drop_own_frames(exc)
-        cancelled = slot.cancel_reason
+        slot = inc.slot
+        cancelled = inc.cancel_reason
         if cancelled is not None and cancelled in _WATCHDOG_REASONS:
             # It raised once the watchdog cancelled it: the timeout is why it
             # ended; the exception is kept as evidence.
@@ -508,57 +494,55 @@ class Node:
         )
         return exit_info
 
-    def _exit_for_cancel(self, slot: Slot) -> ExitInfo:
+    def _exit_for_cancel(self, inc: Incarnation) -> ExitInfo:
         """The incarnation was cancelled by the supervisor, the watchdog or a test."""
-        if slot.injected is not None and not slot.stopping:
-            injected, slot.injected = slot.injected, None
-            return self._crashed(slot, injected)
-        reason = slot.cancel_reason or Reason.SHUTDOWN
+        error = inc.error
+        if error is not None and not inc.stopping:
+            inc.error = None  # held no longer than needed: no cycle through it
+            return self._crashed(inc, error)
+        reason = inc.cancel_reason or Reason.SHUTDOWN
         return ExitInfo(reason=reason, time=self._now())
 
-    async def _call_target(self, slot: Slot, scope: trio.CancelScope) -> None:
-        spec = slot.spec
-        if isinstance(spec, Child):
-            if spec.takes_task_status:
-                slot.move(CALLED)
-                slot.next_start_at = None
-                self.tree.bump()
-                slot.start_timer = self._watchdog.call_at(
-                    self._now() + spec.start_timeout, self._start_overdue, (slot, scope)
-                )
-                status = TaskStatus(self, slot, scope)
-                await spec.target(*spec.args, task_status=status, **spec.kwargs)
-            else:
-                self.on_started(slot, scope)
-                await spec.target(*spec.args, **spec.kwargs)
-        else:
-            slot.move(CALLED)
-            slot.next_start_at = None
-            node = Node(spec, slot.path, self.tree)
-            slot.node = node
-            self.tree.bump()
-            await node.run(TaskStatus(self, slot, scope))
+    # ---- what a runner (`_runners`) calls -----------------------------------
 
-    def on_started(self, slot: Slot, scope: trio.CancelScope) -> None:
-        """The current incarnation of *slot* counts as started."""
-        if slot.scope is not scope or slot.stopping or slot.cancel_reason is not None:
+    def calling(self, inc: Incarnation, start_timeout: float | None) -> None:
+        """*inc*'s code is called and it is not started yet: its start is timed."""
+        inc.slot.move(CALLED)
+        inc.next_start_at = None
+        self.tree.bump()
+        if start_timeout is not None:
+            inc.start_timer = self._watchdog.call_at(
+                self._now() + start_timeout, self._start_overdue, inc
+            )
+
+    def task_status(self, inc: Incarnation) -> TaskStatus:
+        """The ``task_status`` that makes *inc* count as started."""
+        return TaskStatus(self, inc)
+
+    def child_node(self, inc: Incarnation, spec: SupervisorSpec) -> Node:
+        """The node that runs supervisor child *spec* for *inc*."""
+        node = inc.slot.node = Node(spec, inc.slot.path, self.tree)
+        return node
+
+    def on_started(self, inc: Incarnation) -> None:
+        """*inc* counts as started (unless it is no longer its slot's current one)."""
+        slot = inc.slot
+        if slot.current is not inc or inc.stopping or inc.cancel_reason is not None:
             return  # too late: it is being stopped, or its start timed out
         now = self._now()
         slot.move(STARTED)
-        slot.running = True
+        inc.running = True
         slot.started_at = now
-        slot.next_start_at = None
+        inc.next_start_at = None
         slot.starts += 1
-        if slot.start_timer is not None:
-            self._watchdog.cancel(slot.start_timer)
-            slot.start_timer = None
+        if inc.start_timer is not None:
+            self._watchdog.cancel(inc.start_timer)
+            inc.start_timer = None
         timeout = slot.heartbeat_timeout
-        if timeout is not None and slot.cell is not None:
+        if timeout is not None:
             # Starting counts as the first beat: the next is due a timeout later.
-            slot.cell.at = self._beat_clock()
-            slot.beat_timer = self._watchdog.call_at(
-                now + timeout, self._beat_due, slot.cell
-            )
+            inc.at = self._beat_clock()
+            inc.beat_timer = self._watchdog.call_at(now + timeout, self._beat_due, inc)
         if slot.starts == 1:
             slot.log.info("child_started")
         else:
@@ -573,74 +557,61 @@ class Node:
 
     # ---- watchdog timers (called by the tree's watchdog task) ----------------
 
-    def _start_overdue(self, target: _Incarnation, now: float) -> None:
-        slot, scope = target
-        if slot.scope is scope and not slot.running and not slot.stopping:
-            slot.start_timer = None
-            self._cancel_overdue(slot, scope, Reason.START_TIMEOUT)
+    def _start_overdue(self, inc: Incarnation, now: float) -> None:
+        if inc.slot.current is inc and not inc.running and not inc.stopping:
+            inc.start_timer = None
+            self._cancel_overdue(inc, Reason.START_TIMEOUT)
 
-    def _beat_due(self, cell: BeatCell, now: float) -> float | None:
-        slot = cell.slot
+    def _beat_due(self, inc: Incarnation, now: float) -> float | None:
+        slot = inc.slot
         timeout = slot.heartbeat_timeout
         if (
-            slot.cell is not cell
-            or not slot.running
-            or slot.stopping
+            slot.current is not inc
+            or not inc.running
+            or inc.stopping
             or timeout is None
         ):
             return None
-        expiry = cell.at + self._beat_offset + timeout
+        expiry = inc.at + self._beat_offset + timeout
         if expiry > now:
             return expiry  # it beat since: check again when that beat expires
-        slot.beat_timer = None
+        inc.beat_timer = None
         slot.missed_heartbeats += 1
         slot.log.warning(
             "child_hung",
             heartbeat_timeout=timeout,
             last_beat_age=now - expiry + timeout,
         )
-        if slot.scope is not None:
-            self._cancel_overdue(slot, slot.scope, Reason.HEARTBEAT_TIMEOUT)
+        self._cancel_overdue(inc, Reason.HEARTBEAT_TIMEOUT)
         return None
 
-    def _cancel(self, slot: Slot, scope: trio.CancelScope, reason: Reason) -> None:
-        if slot.cancel_reason is None:
-            # The first reason stays: a stop of a child the watchdog already
-            # cancelled does not turn its heartbeat_timeout into a shutdown.
-            slot.cancel_reason = reason
-        scope.cancel()
-
-    def _cancel_overdue(
-        self, slot: Slot, scope: trio.CancelScope, reason: Reason
-    ) -> None:
+    def _cancel_overdue(self, inc: Incarnation, reason: Reason) -> None:
         """
         The watchdog gives up on *slot* (start or heartbeat timeout): cancel it,
         within the shutdown bound a stop would give it. A child that swallows
         the cancellation and goes on is reported ``unstopped`` past that bound.
         """
-        self._cancel(slot, scope, reason)
-        slot.move(CANCEL_OVERDUE)
+        inc.cancel(reason)
+        inc.slot.move(CANCEL_OVERDUE)
         self.tree.bump()
-        self._bound_stop(slot, scope, self._stop_overdue)
+        self._bound_stop(inc, self._stop_overdue)
 
-    def on_exit(
-        self, slot: Slot, scope: trio.CancelScope, exit_info: ExitInfo | None
-    ) -> None:
-        """An incarnation of *slot* ended: ask the policy, then apply its decision."""
-        was_running = slot.running
+    def on_exit(self, inc: Incarnation, exit_info: ExitInfo | None) -> None:
+        """*inc* ended: ask the policy, then apply its decision."""
+        slot = inc.slot
+        was_running = inc.running
         # One clock read per exit: the exit already carries its time.
         now = exit_info.time if exit_info is not None else self._now()
         started_at = slot.started_at
-        stop_reached = slot.done is not None  # a stop was delivered to it
-        self._clear_incarnation(slot)
+        self._forget(inc)
         spec = slot.spec
         kind, delay = decide_exit(
             None if exit_info is None else exit_info.reason,
             now,
             now - started_at if was_running and started_at is not None else None,
             was_running=was_running,
-            stop_reached=stop_reached,
-            stopping=slot.stopping,
+            stop_reached=inc.done is not None,  # a stop was delivered to it
+            stopping=inc.stopping,
             closing=self.closing,
             restart=spec.restart,
             significant=spec.significant,
@@ -675,7 +646,6 @@ class Node:
             self.tree.bump()
             self._escalate(exit_info)
             return
-        slot.restarts += 1
         by_reason = slot.restarts_by_reason
         by_reason[reason] = by_reason.get(reason, 0) + 1
         slot.log.info(
@@ -695,22 +665,20 @@ class Node:
             if s is not slot and s.spec.significant
         )
 
-    def _clear_incarnation(self, slot: Slot) -> None:
-        """Forget the incarnation that ended; wake whoever waited for its end."""
-        slot.scope = None
-        slot.cell = None
-        slot.running = False
-        slot.next_start_at = None
-        slot.stop_event = None
-        slot.cancel_reason = None
-        slot.injected = None
-        for timer in (slot.start_timer, slot.beat_timer, slot.stop_timer):
-            if timer is not None:
-                self._watchdog.cancel(timer)
-        slot.start_timer = slot.beat_timer = slot.stop_timer = None
-        if slot.done is not None:
-            slot.done.set()
-            slot.done = None
+    def _forget(self, inc: Incarnation) -> None:
+        """*inc* ended: its slot has none; wake whoever waited for its end."""
+        slot = inc.slot
+        slot.current = None
+        # Checked here: a call per timer would cost more than the check.
+        if inc.start_timer is not None:
+            self._watchdog.cancel(inc.start_timer)
+        if inc.beat_timer is not None:
+            self._watchdog.cancel(inc.beat_timer)
+        if inc.stop_timer is not None:
+            self._watchdog.cancel(inc.stop_timer)
+        inc.error = None
+        if inc.done is not None:
+            inc.done.set()
         if slot.waiters:
             slot.settle()
 
@@ -722,7 +690,6 @@ class Node:
         self, slot: Slot, exit_info: ExitInfo | None, now: float, kind: int
     ) -> None:
         """*slot* ended while it, or its supervisor, was being stopped: report it."""
-        slot.stopping = False
         slot.move(EXIT_STOPPED)
         if kind == STOPPED_CRASHED:
             assert exit_info is not None
@@ -783,8 +750,9 @@ class Node:
         victims = [self.slots[name] for name in plan.stop]
         restart = [self.slots[name] for name in plan.start]
         for victim in victims:
-            if victim.active:
-                victim.stopping = True  # its exit from here on is part of the sweep
+            inc = victim.current
+            if inc is not None:
+                inc.stopping = True  # its exit from here on is part of the sweep
                 if victim in restart:
                     victim.sweep_restarts += 1
             if victim not in restart and victim in self._pending:
@@ -820,59 +788,50 @@ class Node:
 
     def _begin_stop(self, slot: Slot) -> trio.Event | None:
         """Deliver the stop to *slot*; an event set once it ended (None: nothing runs)."""
-        scope = slot.scope
-        if scope is None:
-            slot.stopping = False
+        inc = slot.current
+        if inc is None:
             return None
-        if slot.done is not None:  # already being stopped (overlapping sweeps)
-            return slot.done
-        slot.stopping = True
-        done = slot.done = trio.Event()
+        if inc.done is not None:  # already being stopped (overlapping sweeps)
+            return inc.done
+        inc.stopping = True
+        done = inc.done = trio.Event()
         # Unstopped stays unstopped: past its bound already (watchdog).
         slot.move(STOP_REQUESTED)
         slot.log.debug("child_stopping", shutdown=slot.spec.shutdown)
         self.tree.bump()
-        if slot.cancel_reason is not None:
-            pass  # the watchdog cancelled it, and its shutdown bound runs since
-        elif slot.stop_event is not None and slot.running:
-            slot.stop_event.set()
-            self._bound_stop(slot, scope, self._grace_over)
-        else:
-            self._cancel_for_stop(slot, scope)
+        if inc.cancel_reason is None:
+            slot.runner.stop(inc)
+            self._bound_stop(inc, self._stop_bound_over)
+        # else the watchdog cancelled it, and its shutdown bound runs since
         return done
 
     def _bound_stop(
-        self,
-        slot: Slot,
-        scope: trio.CancelScope,
-        then: Callable[[_Incarnation, float], None],
+        self, inc: Incarnation, then: Callable[[Incarnation, float], None]
     ) -> None:
-        bound = slot.spec.shutdown
+        bound = inc.slot.spec.shutdown
         if bound is not None:
-            self._watchdog.cancel(slot.stop_timer)
-            slot.stop_timer = self._watchdog.call_at(
-                self._now() + bound, then, (slot, scope)
-            )
+            self._watchdog.cancel(inc.stop_timer)
+            inc.stop_timer = self._watchdog.call_at(self._now() + bound, then, inc)
 
-    def _cancel_for_stop(self, slot: Slot, scope: trio.CancelScope) -> None:
-        self._cancel(slot, scope, Reason.SHUTDOWN)
-        self._bound_stop(slot, scope, self._stop_overdue)
+    def _stop_bound_over(self, inc: Incarnation, now: float) -> None:
+        # Past its shutdown bound: killed (one more bound), or unstopped now.
+        slot = inc.slot
+        if slot.current is inc:
+            inc.stop_timer = None
+            if slot.runner.kill(inc):
+                self._bound_stop(inc, self._stop_overdue)
+            else:
+                self._stop_overdue(inc, now)
 
-    def _grace_over(self, target: _Incarnation, now: float) -> None:
-        slot, scope = target
-        if slot.scope is scope:
-            slot.stop_timer = None
-            self._cancel_for_stop(slot, scope)
-
-    def _stop_overdue(self, target: _Incarnation, now: float) -> None:
-        slot, scope = target
-        if slot.scope is scope:
-            slot.stop_timer = None
+    def _stop_overdue(self, inc: Incarnation, now: float) -> None:
+        slot = inc.slot
+        if slot.current is inc:
+            inc.stop_timer = None
             slot.move(STOP_OVERDUE)
             slot.log.error(
                 "child_unstopped",
                 shutdown=slot.spec.shutdown,
-                reason=str(slot.cancel_reason),  # why it was cancelled
+                reason=str(inc.cancel_reason),  # why it was cancelled
             )
             self.tree.bump()
 
@@ -897,10 +856,15 @@ class Node:
     ) -> Slot:
         """Add a child (from *spec*, or the dynamic template) and queue its start."""
         self.check_open()
-        if isinstance(self.spec, DynamicSupervisor):
-            spec = self._from_template(self.spec, spec, args, name)
-        else:
-            spec = self._checked_static(self.spec, spec, args, name)
+        spec = child_to_add(
+            self.spec,
+            self.path,
+            spec,
+            args,
+            name,
+            count=len(self.slots),
+            fresh_name=self._next_dynamic_name,
+        )
         if spec.name in self.slots:
             raise ChildExists(
                 f"{self.path}/{spec.name}", "a child with that name already exists"
@@ -909,74 +873,6 @@ class Node:
         self.tree.bump()
         self._launch(slot, 0.0)  # at once, as OTP: not held by the start queue
         return slot
-
-    def _from_template(
-        self,
-        owner: DynamicSupervisor,
-        spec: NodeSpec | None,
-        args: tuple[Any, ...],
-        name: str | None,
-    ) -> NodeSpec:
-        if spec is not None:
-            raise SpecError(
-                self.path,
-                "spec",
-                "cannot be given to a dynamic supervisor; pass args (and a name)",
-            )
-        cap = owner.max_children
-        if cap is not None and len(self.slots) >= cap:
-            raise TooManyChildren(self.path, cap)
-        template = owner.template
-        if name is None:
-            name = self._next_dynamic_name(template.name)
-        if isinstance(template, Child):
-            try:
-                child = attrs.evolve(template, name=name, args=(*template.args, *args))
-            except SpecError as exc:  # the spec's own check names the child only
-                raise SpecError(f"{self.path}/{name}", exc.field, exc.problem) from None
-            check_arguments(child, f"{self.path}/{name}")
-            return child
-        if args:
-            raise SpecError(
-                self.path, "args", "cannot be given: the template is a Supervisor"
-            )
-        return attrs.evolve(template, name=name)
-
-    def _checked_static(
-        self,
-        owner: Supervisor,
-        spec: NodeSpec | None,
-        args: tuple[Any, ...],
-        name: str | None,
-    ) -> NodeSpec:
-        if args or name is not None:
-            raise SpecError(
-                self.path,
-                "args",
-                "only apply to a dynamic supervisor; put them in the spec",
-            )
-        if not isinstance(spec, Child | Supervisor | DynamicSupervisor):
-            raise SpecError(
-                self.path,
-                "spec",
-                f"must be a Child, Supervisor or DynamicSupervisor, got {safe_repr(spec)}",
-            )
-        if isinstance(spec, Child):
-            check_arguments(spec, f"{self.path}/{spec.name}")
-        depth = self.path.count("/") + 1 + spec.depth
-        if depth > MAX_DEPTH:
-            raise SpecError(
-                f"{self.path}/{spec.name}",
-                "spec",
-                f"would make the tree {depth} levels deep; at most {MAX_DEPTH} are supported",
-            )
-        if spec.significant and owner.auto_shutdown is AutoShutdown.NEVER:
-            raise SpecError(
-                f"{self.path}/{spec.name}",
-                "significant",
-                "needs auto_shutdown other than NEVER",
-            )
-        return spec
 
     def _next_dynamic_name(self, base: str) -> str:
         while True:
@@ -1033,12 +929,16 @@ class Node:
                     self._advance()
 
 
+# The incarnation wrapper and the runner that calls the child's code.
+_OWN_FILES = frozenset({__file__, _runners.__file__})
+
+
 def _drop_own_frames(exc: BaseException) -> None:
     # The incarnation wrapper heads every child traceback and tells the reader
     # nothing; dropping it keeps logged tracebacks to the child's own code and
     # makes them cheaper to format (trio trims its own frames the same way).
     tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+    while tb is not None and tb.tb_frame.f_code.co_filename in _OWN_FILES:
         tb = tb.tb_next
     if tb is not None:
         exc.__traceback__ = tb

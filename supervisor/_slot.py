@@ -10,33 +10,23 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 import trio
 
-from ._heartbeat import BeatCell
+from ._incarnation import Incarnation
 from ._log import get_logger
 from ._policy import lifecycle
 from ._policy.backoff import BackoffSchedule
 from ._policy.lifecycle import NEXT
-from ._snapshot import ExitInfo, NodeSnapshot, Reason, State
+from ._runners import Runner, Traits, traits
+from ._snapshot import ExitInfo, NodeSnapshot, State
 from ._spec import (
     Backoff,
-    Child,
-    DynamicSupervisor,
     NodeSpec,
-    Strategy,
-    Supervisor,
     SupervisorSpec,
 )
-from ._watchdog import Timer
 
 if TYPE_CHECKING:
     from ._node import Node
 
 LOG = get_logger("supervisor")
-
-_KIND = {
-    Child: "worker",
-    Supervisor: "supervisor",
-    DynamicSupervisor: "dynamic_supervisor",
-}
 
 
 class StartedHandle(Protocol):
@@ -56,56 +46,41 @@ class Slot:
     log: Any
     schedule: BackoffSchedule
     state: State = State.STOPPED
-    # The current incarnation's scope; None while no incarnation exists.
-    scope: trio.CancelScope | None = None
-    # Made by a stop that waits for the incarnation to end; set by _on_exit.
-    done: trio.Event | None = None
-    # Graceful-stop children only: set when the supervisor asks it to return.
-    stop_event: trio.Event | None = None
-    # The supervisor is stopping this incarnation: its end is not a crash.
-    stopping: bool = False
-    # Counted as started in the current incarnation.
-    running: bool = False
+    # The running incarnation (from its launch to its exit); None between runs.
+    current: Incarnation | None = None
     starts: int = 0
-    # Restarts after its own exit (those counted against intensity), after a
-    # sibling's exit swept it, and by restart_child: see NodeSnapshot.
-    restarts: int = 0
+    # Restarts after a sibling's exit swept it, and by restart_child; those
+    # after its own exit are `restarts`. See NodeSnapshot.
     sweep_restarts: int = 0
     manual_restarts: int = 0
     last_exit: ExitInfo | None = None
+    # When it last counted as started (kept after it ended, for snapshots).
     started_at: float | None = None
-    next_start_at: float | None = None
     # Backoff delay of the next launch made by the start pipeline.
     pending_delay: float = 0.0
     # The running node of a supervisor child (kept after it ends, for snapshots).
     node: Node | None = None
     # Callers waiting for the current launch to settle (started or ended).
     waiters: list[trio.Event] = attrs.Factory(list)
-    # The current incarnation as its code sees it (heartbeats land here); None
-    # between incarnations. Fault injection may swap it for a detached cell.
-    cell: BeatCell | None = None
-    # Why the supervisor cancelled the current incarnation, if it did.
-    cancel_reason: Reason | None = None
-    # An exception a test injected (supervisor._faults.crash): the cancel is a crash.
-    injected: Exception | None = None
-    # Restarts by the exit reason that caused them, and times this supervisor
-    # child gave up (TooManyRestarts): only grow, for metrics.
+    # Restarts after its own exit (those counted against intensity) by the
+    # exit reason that caused them, and times this supervisor child gave up
+    # (TooManyRestarts): only grow, for metrics.
     restarts_by_reason: dict[str, int] = attrs.Factory(dict)
     gave_up: int = 0
     # Incarnations cancelled for a missed heartbeat; only grows.
     missed_heartbeats: int = 0
-    # Pending watchdog timers of the current incarnation.
-    start_timer: Timer | None = None
-    beat_timer: Timer | None = None
-    stop_timer: Timer | None = None
-    # Child(graceful_stop=True) and Child.heartbeat_timeout: read on every launch.
+    # What its kind of spec says (`_runners.KINDS`), read once; the runner, and
+    # Child(graceful_stop=True) and Child.heartbeat_timeout, on every launch.
+    traits: Traits = attrs.field(init=False)
+    runner: Runner[Any] = attrs.field(init=False)
     graceful: bool = attrs.field(init=False)
     heartbeat_timeout: float | None = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        child = self.spec if isinstance(self.spec, Child) else None
-        self.graceful = child is not None and child.graceful_stop
-        self.heartbeat_timeout = None if child is None else child.heartbeat_timeout
+        kind = self.traits = traits(self.spec)
+        self.runner = kind.runner
+        self.graceful = kind.graceful
+        self.heartbeat_timeout = kind.heartbeat_timeout
 
     def move(self, event: int) -> None:
         """Change `state` as *event* says (`_policy.lifecycle`)."""
@@ -123,7 +98,19 @@ class Slot:
 
     @property
     def active(self) -> bool:
-        return self.scope is not None
+        """An incarnation exists: running, starting, stopping or in its backoff wait."""
+        return self.current is not None
+
+    @property
+    def running(self) -> bool:
+        """Its incarnation counts as started."""
+        inc = self.current
+        return inc is not None and inc.running
+
+    @property
+    def restarts(self) -> int:
+        """Restarts after its own exit (counted against intensity)."""
+        return sum(self.restarts_by_reason.values())
 
     def settle(self) -> None:
         waiters, self.waiters = self.waiters, []
@@ -133,27 +120,21 @@ class Slot:
     def snapshot(self, now: float, beat_offset: float) -> NodeSnapshot:
         spec = self.spec
         children: tuple[NodeSnapshot, ...] = ()
-        strategy = None
-        if isinstance(spec, Supervisor):
-            strategy = spec.strategy.value
-        elif isinstance(spec, DynamicSupervisor):
-            strategy = Strategy.ONE_FOR_ONE.value
+        kind = self.traits
+        strategy = None if kind.strategy is None else kind.strategy.value
         if self.node is not None:
             children = tuple(
                 s.snapshot(now, beat_offset) for s in self.node.slots.values()
             )
         up = self.state is State.RUNNING and self.started_at is not None
         beat_age = None
-        if (
-            self.heartbeat_timeout is not None
-            and self.running
-            and self.cell is not None
-        ):
-            beat_age = now - (self.cell.at + beat_offset)
+        inc = self.current
+        if self.heartbeat_timeout is not None and inc is not None and inc.running:
+            beat_age = now - (inc.at + beat_offset)
         return NodeSnapshot(
             path=self.path,
             name=spec.name,
-            kind=_KIND[type(spec)],
+            kind=kind.kind,
             state=self.state,
             restart=spec.restart.value,
             significant=spec.significant,
@@ -166,7 +147,7 @@ class Slot:
             uptime=(now - self.started_at)
             if up and self.started_at is not None
             else None,
-            next_start_at=self.next_start_at,
+            next_start_at=None if inc is None else inc.next_start_at,
             heartbeat_timeout=self.heartbeat_timeout,
             heartbeat_age=beat_age,
             missed_heartbeats=self.missed_heartbeats,
@@ -200,16 +181,15 @@ class TaskStatus:
     start waits in backoff while the supervisor goes on handling everything else.
     """
 
-    __slots__ = ("_called", "_node", "_scope", "_slot")
+    __slots__ = ("_called", "_inc", "_node")
 
-    def __init__(self, node: Node, slot: Slot, scope: trio.CancelScope) -> None:
+    def __init__(self, node: Node, inc: Incarnation) -> None:
         self._node = node
-        self._slot = slot
-        self._scope = scope
+        self._inc = inc
         self._called = False
 
     def started(self, value: object = None) -> None:
         if self._called:
             raise RuntimeError("called 'started' twice on the same task status")
         self._called = True
-        self._node.on_started(self._slot, self._scope)
+        self._node.on_started(self._inc)

@@ -19,7 +19,7 @@ from typing import Any, TypeAlias, cast
 
 import attrs
 
-from ._errors import SpecError
+from ._errors import SpecError, TooManyChildren
 from ._safe import safe_repr
 
 
@@ -532,6 +532,100 @@ Real trees are a handful of levels deep; the bound keeps every walk over a
 tree (snapshots, /status, /metrics, the probes) far from Python's recursion
 limit.
 """
+
+
+def child_to_add(
+    owner: SupervisorSpec,
+    path: str,
+    spec: NodeSpec | None,
+    args: tuple[Any, ...],
+    name: str | None,
+    *,
+    count: int,
+    fresh_name: Callable[[str], str],
+) -> NodeSpec:
+    """
+    The checked spec of a child added at run time (`Tree.start_child`) to the
+    supervisor *owner* at *path*, which has *count* children: a copy of a
+    dynamic supervisor's template (named *name*, or by *fresh_name*, with
+    *args* appended), or *spec* for a static one.
+    """
+    if isinstance(owner, DynamicSupervisor):
+        return _from_template(
+            owner, path, spec, args, name, count=count, fresh_name=fresh_name
+        )
+    return _checked_static(owner, path, spec, args, name)
+
+
+def _from_template(
+    owner: DynamicSupervisor,
+    path: str,
+    spec: NodeSpec | None,
+    args: tuple[Any, ...],
+    name: str | None,
+    *,
+    count: int,
+    fresh_name: Callable[[str], str],
+) -> NodeSpec:
+    if spec is not None:
+        raise SpecError(
+            path,
+            "spec",
+            "cannot be given to a dynamic supervisor; pass args (and a name)",
+        )
+    cap = owner.max_children
+    if cap is not None and count >= cap:
+        raise TooManyChildren(path, cap)
+    template = owner.template
+    if name is None:
+        name = fresh_name(template.name)
+    if isinstance(template, Child):
+        try:
+            child = attrs.evolve(template, name=name, args=(*template.args, *args))
+        except SpecError as exc:  # the spec's own check names the child only
+            raise SpecError(f"{path}/{name}", exc.field, exc.problem) from None
+        check_arguments(child, f"{path}/{name}")
+        return child
+    if args:
+        raise SpecError(path, "args", "cannot be given: the template is a Supervisor")
+    return attrs.evolve(template, name=name)
+
+
+def _checked_static(
+    owner: Supervisor,
+    path: str,
+    spec: NodeSpec | None,
+    args: tuple[Any, ...],
+    name: str | None,
+) -> NodeSpec:
+    if args or name is not None:
+        raise SpecError(
+            path,
+            "args",
+            "only apply to a dynamic supervisor; put them in the spec",
+        )
+    if not isinstance(spec, Child | Supervisor | DynamicSupervisor):
+        raise SpecError(
+            path,
+            "spec",
+            f"must be a Child, Supervisor or DynamicSupervisor, got {safe_repr(spec)}",
+        )
+    if isinstance(spec, Child):
+        check_arguments(spec, f"{path}/{spec.name}")
+    depth = path.count("/") + 1 + spec.depth
+    if depth > MAX_DEPTH:
+        raise SpecError(
+            f"{path}/{spec.name}",
+            "spec",
+            f"would make the tree {depth} levels deep; at most {MAX_DEPTH} are supported",
+        )
+    if spec.significant and owner.auto_shutdown is AutoShutdown.NEVER:
+        raise SpecError(
+            f"{path}/{spec.name}",
+            "significant",
+            "needs auto_shutdown other than NEVER",
+        )
+    return spec
 
 
 def _check_depth(path: str, depth: int) -> None:

@@ -72,7 +72,6 @@ class _RootStarted:
     def started(self) -> None:
         slot, tree = self._slot, self._tree
         slot.move(STARTED)
-        slot.running = True
         slot.starts = 1
         slot.started_at = tree.now()
         tree.bump()
@@ -260,7 +259,6 @@ class Tree:
                 await system.run(_RootStarted(self, slot, task_status, shield))
         finally:
             slot.move(EXIT_STOPPED)
-            slot.running = False
             slot.last_exit = ExitInfo(reason=Reason.SHUTDOWN, time=self.now())
             self.bump()
 
@@ -293,7 +291,7 @@ class Tree:
     def is_dynamic_supervisor(self, path: str) -> bool:
         """Does *path* name a running dynamic supervisor (no error for other nodes)?"""
         try:
-            return isinstance(self._node(path).spec, DynamicSupervisor)
+            return self._node(path).dynamic
         except (ChildLookupError, NotSupported, TreeNotRunning):
             return False
 
@@ -334,7 +332,6 @@ class Tree:
             slot.move(EXIT_STOPPED)
             slot.last_exit = ExitInfo(reason=Reason.NORMAL, time=self.now())
         finally:
-            slot.running = False
             self.bump()
             if self._loopwatch is not None:
                 self._loopwatch.stop()
@@ -417,7 +414,7 @@ class Tree:
     def count_children(self, path: str) -> ChildCounts:
         """How many children the supervisor at *path* has, by kind and activity."""
         slots = list(self._node(path).slots.values())
-        supervisors = sum(1 for s in slots if not isinstance(s.spec, Child))
+        supervisors = sum(1 for s in slots if s.traits.supervises)
         return ChildCounts(
             specs=len(slots),
             active=sum(1 for s in slots if s.running),
@@ -565,7 +562,7 @@ class Tree:
         for depth, name in enumerate(names[1:], start=1):
             slot = node.slot(name)
             here = "/".join(names[: depth + 1])
-            if isinstance(slot.spec, Supervisor | DynamicSupervisor):
+            if slot.traits.supervises:
                 if slot.node is None or not slot.active:
                     raise TreeNotRunning(here, "this supervisor is not running")
                 node = slot.node

@@ -7,7 +7,8 @@ beat's expiry, so each watched child costs one heap operation per timeout
 period, whatever its beat rate: O(log n) per check, never a poll of every
 child per tick.
 
-Timers of an incarnation that ended are marked dead rather than searched for;
+Timers of an incarnation that ended are marked dead rather than searched for
+(and let go of their target, which may hold them);
 when dead entries outnumber live ones the heap is rebuilt, so a crash loop
 cannot grow it without bound.
 
@@ -118,6 +119,7 @@ class Watchdog:
         """Forget *timer* (if it has not fired yet)."""
         if timer is not None and timer.alive:
             timer.alive = False
+            timer.arg = None  # its target may hold it: no cycle through a dead timer
             self._dead += 1
             if self._dead > _PRUNE_MIN and self._dead * 2 > len(self._heap):
                 self._prune()
@@ -195,6 +197,7 @@ class Watchdog:
             again = timer.fn(timer.arg, now)
             if again is None:
                 timer.alive = False
+                timer.arg = None
             else:
                 self._seq += 1
                 heapq.heappush(heap, (again, self._seq, timer))

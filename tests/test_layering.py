@@ -238,8 +238,10 @@ KNOWN_CYCLES = {
     frozenset(
         {
             "supervisor._heartbeat",
+            "supervisor._incarnation",  # an incarnation knows its slot, and back
             "supervisor._slot",
             "supervisor._node",
+            "supervisor._runners",  # a runner tells its node a child started
             "supervisor._tree",
             "supervisor._options",  # the opened/started hooks are typed with the Tree
         }

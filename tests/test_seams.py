@@ -191,10 +191,10 @@ async def test_a_failing_started_hook_stops_the_tree_in_order(
 def test_the_runtime_carries_no_test_only_hooks() -> None:
     """
     A hang is a beat clock that stands still (`supervisor._faults.hang`), not a
-    field of every slot; `Node` has no test-only method. (`Slot.injected` stays:
-    the exit path reads it to report an injected crash.)
+    field of every slot; an injected crash is the cause its incarnation's
+    cancellation carries (`Incarnation.error`); `Node` has no test-only method.
     """
-    assert "frozen_beat" not in attrs.fields_dict(Slot)
+    assert {"frozen_beat", "injected"}.isdisjoint(attrs.fields_dict(Slot))
     for name in ("inject", "freeze_heartbeat"):
         assert not hasattr(Node, name)
 

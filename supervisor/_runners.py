@@ -1,0 +1,158 @@
+"""
+One runner per kind of child, and the one table (`KINDS`) that maps a spec
+type to its runner and to what the runtime needs to know about that kind.
+
+The runtime dispatches on the kind of a child nowhere else: a slot reads its
+`Traits` once (`traits`) and calls ``traits.runner``. A new kind of child (an
+OS process) is a runner and a row here; the restart logic is not copied.
+
+A runner's interface is small, after OTP's shutdown protocol (``exit(Child,
+shutdown)``, wait *shutdown* seconds, then ``exit(Child, kill)``):
+
+* ``run(node, inc, spec)``: run the child's code for incarnation *inc*, inside
+  ``inc.scope``, and tell *node* when it counts as started;
+* ``stop(inc)``: ask it to end (a graceful request if it takes one, else a
+  cancellation); its supervisor bounds the wait by the child's *shutdown*;
+* ``kill(inc)``: the bound passed: end it harder. Returns whether it did (the
+  supervisor then waits one more bound before reporting it ``unstopped``).
+  A trio task has nothing harder than a cancellation: trio cannot abandon a
+  task, so past the cancellation ``kill`` is a no-op that says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
+
+import attrs
+
+from ._policy.states import Reason
+from ._spec import (
+    AutoShutdown,
+    Child,
+    DynamicSupervisor,
+    NodeSpec,
+    Strategy,
+    Supervisor,
+    SupervisorSpec,
+)
+
+if TYPE_CHECKING:
+    from ._incarnation import Incarnation
+    from ._node import Node
+
+S_contra = TypeVar("S_contra", contravariant=True)
+_SHUTDOWN = Reason.SHUTDOWN
+
+
+class Runner(Protocol, Generic[S_contra]):
+    """How the runtime runs, stops and kills one kind of child (see the module doc)."""
+
+    async def run(self, node: Node, inc: Incarnation, spec: S_contra) -> None: ...
+
+    def stop(self, inc: Incarnation) -> None: ...
+
+    def kill(self, inc: Incarnation) -> bool: ...
+
+
+class TaskRunner:
+    """A `Child`: its async target, awaited in the incarnation's task."""
+
+    async def run(self, node: Node, inc: Incarnation, spec: Child) -> None:
+        if spec.takes_task_status:
+            node.calling(inc, spec.start_timeout)
+            status = node.task_status(inc)
+            await spec.target(*spec.args, task_status=status, **spec.kwargs)
+        else:
+            node.on_started(inc)
+            await spec.target(*spec.args, **spec.kwargs)
+
+    def stop(self, inc: Incarnation) -> None:
+        if inc.stop_event is not None and inc.running:
+            inc.stop_event.set()  # graceful_stop: it may return on its own
+        else:
+            inc.cancel(_SHUTDOWN)
+
+    def kill(self, inc: Incarnation) -> bool:
+        if inc.cancel_reason is not None:
+            return False  # cancelled already: trio cannot abandon a task
+        inc.cancel(_SHUTDOWN)  # its grace is over
+        return True
+
+
+class SupervisorRunner:
+    """A `Supervisor` or `DynamicSupervisor`: a `Node` of its own, run in the task."""
+
+    async def run(self, node: Node, inc: Incarnation, spec: SupervisorSpec) -> None:
+        node.calling(inc, None)
+        child = node.child_node(inc, spec)
+        await child.run(node.task_status(inc))
+
+    def stop(self, inc: Incarnation) -> None:
+        # Its node turns the cancellation into an ordered stop of its children.
+        inc.cancel(_SHUTDOWN)
+
+    def kill(self, inc: Incarnation) -> bool:
+        return False  # trio cannot abandon a task
+
+
+TASK: Final = TaskRunner()
+SUPERVISOR: Final = SupervisorRunner()
+
+
+@attrs.frozen
+class Traits:
+    """What the runtime needs to know about one spec, read from it once."""
+
+    kind: str  # NodeSnapshot.kind
+    runner: Runner[Any]
+    supervises: bool = False  # a supervisor: a node with children of its own
+    dynamic: bool = False  # children added at run time, each restarted alone
+    strategy: Strategy | None = None  # supervisors only
+    auto_shutdown: AutoShutdown = AutoShutdown.NEVER
+    children: tuple[NodeSpec, ...] = ()  # a static supervisor's initial children
+    graceful: bool = False  # Child(graceful_stop=True)
+    heartbeat_timeout: float | None = None
+
+
+def _task(spec: Child) -> Traits:
+    return Traits(
+        "worker",
+        TASK,
+        graceful=spec.graceful_stop,
+        heartbeat_timeout=spec.heartbeat_timeout,
+    )
+
+
+def _supervisor(spec: Supervisor) -> Traits:
+    return Traits(
+        "supervisor",
+        SUPERVISOR,
+        supervises=True,
+        strategy=spec.strategy,
+        auto_shutdown=spec.auto_shutdown,
+        children=tuple(spec.children),
+    )
+
+
+def _dynamic(spec: DynamicSupervisor) -> Traits:
+    return Traits(
+        "dynamic_supervisor",
+        SUPERVISOR,
+        supervises=True,
+        dynamic=True,
+        strategy=Strategy.ONE_FOR_ONE,
+    )
+
+
+#: Spec type -> its traits (runner, snapshot kind, ...). The one dispatch on kinds.
+KINDS: Final[dict[type[Any], Callable[[Any], Traits]]] = {
+    Child: _task,
+    Supervisor: _supervisor,
+    DynamicSupervisor: _dynamic,
+}
+
+
+def traits(spec: NodeSpec) -> Traits:
+    """The traits of *spec*'s kind (a `KeyError` for a type that is not a spec)."""
+    return KINDS[type(spec)](spec)
