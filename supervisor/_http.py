@@ -117,6 +117,39 @@ class _RateLimit:
 _ERROR_TEXT = 512
 
 
+@attrs.frozen
+class Route:
+    """One route of the surface: its methods, what serves it, whether ``/NAME`` may follow."""
+
+    methods: tuple[str, ...]
+    serves: str  # "probe", "status", "metrics", "dashboard" or "control"
+    suffix: bool = False  # /readyz/NAME; /control/ACTION/PATH
+
+
+_READ = ("GET", "HEAD")
+
+#: Every route, by the first segment of its path; docs/openapi.yaml is checked
+#: against this table (tests/test_openapi.py).
+ROUTES: dict[str, Route] = {
+    "livez": Route(_READ, "probe", suffix=True),
+    "readyz": Route(_READ, "probe", suffix=True),
+    "healthz": Route(_READ, "probe", suffix=True),
+    "status": Route(_READ, "status"),
+    "metrics": Route(_READ, "metrics"),
+    "": Route(_READ, "dashboard"),
+    "control": Route(("POST",), "control", suffix=True),
+}
+
+
+def _not_allowed(method: str, allowed: tuple[str, ...]) -> _BadRequest:
+    what = (
+        "control calls are POST"
+        if allowed == ("POST",)
+        else f"{method} is not allowed here"
+    )
+    return _BadRequest(405, what, [(b"allow", ", ".join(allowed).encode())])
+
+
 class _BadRequest(Exception):
     def __init__(
         self, status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()
@@ -211,30 +244,27 @@ class HealthApp:
         method: str = scope["method"]
         query = _query(scope)
         authorized = self._authorized(scope)
-        if path.startswith("/control/"):
-            if method != "POST":
-                raise _BadRequest(405, "control calls are POST", [(b"allow", b"POST")])
-            return await self._control(scope, receive, path, authorized)
-        if method not in ("GET", "HEAD"):
-            raise _BadRequest(
-                405, f"{method} is not allowed here", [(b"allow", b"GET, HEAD")]
-            )
-        endpoint, _, single = path.lstrip("/").partition("/")
-        if endpoint in ("livez", "readyz", "healthz"):
-            return self._probe(endpoint, single, query, scope, authorized)
-        if single:
+        endpoint, _, rest = path.lstrip("/").partition("/")
+        route = ROUTES.get(endpoint)
+        if route is None or (rest and not route.suffix):
+            if method not in _READ:  # as before a table: the method is judged first
+                raise _not_allowed(method, _READ)
             raise _BadRequest(404, f"no such page: {path}")
-        if endpoint == "status":
+        if method not in route.methods:
+            raise _not_allowed(method, route.methods)
+        if route.serves == "control":
+            return await self._control(scope, receive, path, authorized)
+        if route.serves == "probe":
+            return self._probe(endpoint, rest, query, scope, authorized)
+        if route.serves == "status":
             return self._status(authorized)
-        if endpoint == "metrics":
+        if route.serves == "metrics":
             return (
                 200,
                 [(b"content-type", CONTENT_TYPE_LATEST.encode()), *_NO_STORE],
                 generate_latest(self._registry),
             )
-        if endpoint == "":
-            return 200, [(b"content-type", b"text/html; charset=utf-8")], _dashboard()
-        raise _BadRequest(404, f"no such page: {path}")
+        return 200, [(b"content-type", b"text/html; charset=utf-8")], _dashboard()
 
     def _authorized(self, scope: Scope) -> bool:
         if self._token is None:

@@ -74,3 +74,31 @@ def test_api(case: schemathesis.Case, base_url: str) -> None:
         case.path,
         response.status_code,
     )
+
+
+def test_the_description_lists_exactly_the_routes_of_the_table() -> None:
+    """
+    docs/openapi.yaml and the route table (`supervisor._http.ROUTES`) agree: every
+    route with its methods (HEAD goes with GET), and a ``/NAME`` form for the
+    routes that take one; no path the table does not serve.
+    """
+    import yaml  # noqa: PLC0415 - schemathesis' dependency; only this test reads YAML
+
+    from supervisor._http import ROUTES  # noqa: PLC0415 - the table under test
+
+    paths = yaml.safe_load((HERE.parent / "docs" / "openapi.yaml").read_text())["paths"]
+    described = {
+        path: {m.upper() for m in item if m in ("get", "post", "put", "delete")}
+        for path, item in paths.items()
+    }
+    expected: dict[str, set[str]] = {}
+    for segment, route in ROUTES.items():
+        methods = set(route.methods) - {"HEAD"}
+        if segment == "control":  # only ever with an action and a path
+            expected["/control/{action}/{path}"] = methods
+            continue
+        expected[f"/{segment}"] = methods
+        if route.suffix:
+            expected[f"/{segment}/{{check}}"] = methods
+
+    assert expected == described
