@@ -108,6 +108,7 @@ from ._spec import (
     SupervisorSpec,
     child_to_add,
 )
+from ._start_queue import StartQueue
 
 if TYPE_CHECKING:
     from ._tree import Tree
@@ -161,7 +162,7 @@ class Node:
         self._dynamic_serial = 0
         for child in kind.children:
             self._add_slot(child)
-        self._pending: list[Slot] = []
+        self._pending: StartQueue[Slot] = StartQueue()
         # Sweeps (and restart_child calls) still stopping children: while any
         # is, the start queue waits, so start order holds across them.
         self._held = 0
@@ -343,9 +344,7 @@ class Node:
             self._started.set()  # it has no initial children to wait for
             return
         for slot in slots:
-            if slot not in self._pending:
-                self._pending.append(slot)
-        self._pending.sort(key=lambda s: s.index)
+            self._pending.add(slot)
         self._advance()
 
     def _advance(self) -> None:
@@ -354,9 +353,10 @@ class Node:
             return  # a sweep is still stopping children; it advances when done
         pending = self._pending
         while pending and not self.closing:
-            head = pending[0]
+            head = pending.head()
+            assert head is not None
             if head.running:
-                pending.pop(0)
+                pending.pop_head()
                 continue
             if not head.active:
                 self._launch(head, head.pending_delay)
@@ -389,7 +389,7 @@ class Node:
     def _drop_pending(self, slot: Slot) -> None:
         """*slot*, which ended for good, leaves the start queue (its exit set its state)."""
         if slot in self._pending:
-            was_head = self._pending[0] is slot
+            was_head = self._pending.head() is slot
             self._pending.remove(slot)
             slot.settle()  # a start_child caller waits for a start that will not come
             if was_head:
@@ -405,8 +405,12 @@ class Node:
         pending = self._pending
         if slot not in pending:
             return
-        at = pending.index(slot)
-        dropped = pending[at:] if not slot.running else [slot]
+        # The slot and every sibling queued after it (start order is index order).
+        dropped = (
+            [s for s in pending if s.index >= slot.index]
+            if not slot.running
+            else [slot]
+        )
         for other in dropped:
             pending.remove(other)
             if not other.active:
@@ -549,8 +553,8 @@ class Node:
             slot.log.info("child_restarted", starts=slot.starts, restarts=slot.restarts)
         self.tree.bump()
         pending = self._pending
-        if pending and pending[0] is slot:
-            pending.pop(0)
+        if pending and pending.head() is slot:
+            pending.pop_head()
             self._advance()
         if slot.waiters:
             slot.settle()
@@ -741,7 +745,7 @@ class Node:
         and everything to restart is queued at once, so a sibling waiting for
         the sweep is never mistaken for a finished one.
         """
-        queued = set(self._pending)
+        queued = self._pending
         entries = [
             PlanEntry(s.spec.name, s.spec.restart, s.active or s in queued)
             for s in self.slots.values()
@@ -923,7 +927,7 @@ class Node:
             del self.slots[slot.spec.name]
             self.tree.bump()
             if slot in self._pending:  # stopped, queued behind a sibling
-                was_head = self._pending[0] is slot
+                was_head = self._pending.head() is slot
                 self._pending.remove(slot)
                 if was_head:
                     self._advance()
