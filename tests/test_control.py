@@ -42,6 +42,7 @@ from supervisor import (
     testing,
 )
 from supervisor._http import CONTROL_ANSWER_WITHIN
+from tests.test_http_fuzz import call
 
 TOKEN = "control-token"
 EXPECTED = (
@@ -122,37 +123,16 @@ QUICK = Backoff(initial=0.05, max=0.5, jitter=Jitter.NONE, reset_after=1)
 
 async def asgi(app: Any, method: str, path: str, body: bytes = b"") -> tuple[int, Any]:
     """One request straight to the ASGI app, with the token; (status, parsed body)."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
+    request = {
         "method": method,
         "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
+        "query": b"",
         "headers": [(b"authorization", f"Bearer {TOKEN}".encode())],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8080),
-        "scheme": "http",
+        "body": body,
     }
-    sent: list[dict[str, Any]] = []
-    given = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal given
-        if given:
-            await trio.sleep_forever()
-        given = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    with trio.fail_after(CONTROL_ANSWER_WITHIN + 1):  # the answer is bounded
-        await app(scope, receive, send)
-    raw = b"".join(m.get("body", b"") for m in sent[1:])
-    type_ = dict(sent[0]["headers"]).get(b"content-type", b"")
-    return sent[0]["status"], json.loads(raw) if b"json" in type_ else raw
+    # The answer is bounded: a control call answers within CONTROL_ANSWER_WITHIN.
+    status, raw = await call(app, request, within=CONTROL_ANSWER_WITHIN + 1)
+    return status, json.loads(raw) if raw.startswith((b"{", b"[")) else raw
 
 
 # ---- item 3: a control job resolves its child when it runs -------------------

@@ -80,7 +80,10 @@ requests = st.fixed_dictionaries(
 )
 
 
-async def call(app: Any, request: dict[str, Any]) -> tuple[int, bytes]:
+async def call(
+    app: Any, request: dict[str, Any], *, within: float = 5
+) -> tuple[int, bytes]:
+    """One request straight to the ASGI app; (status, body), answered *within* seconds."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -107,7 +110,7 @@ async def call(app: Any, request: dict[str, Any]) -> tuple[int, bytes]:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    with trio.fail_after(5):
+    with trio.fail_after(within):
         await app(scope, receive, send)
     return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
