@@ -3,7 +3,6 @@
 from . import logging as logging  # supervisor.logging.configure()
 from ._bind import HttpOptions, ShowDetails
 from ._checks import Check, Feeds
-from ._context import stop_requested
 from ._entry import open_tree, run
 from ._errors import (
     BadCheckResult,
@@ -20,10 +19,17 @@ from ._errors import (
     TooManyRestarts,
     TreeNotRunning,
 )
-from ._heartbeat import heartbeat
-from ._http import HealthApp
-from ._loopwatch import EventLoopHealth
-from ._snapshot import ExitInfo, NodeSnapshot, Reason, State, TreeSnapshot
+from ._runtime.context import stop_requested
+from ._runtime.heartbeat import heartbeat
+from ._runtime.tree import ChildCounts, Tree
+from ._snapshot import (
+    EventLoopHealth,
+    ExitInfo,
+    NodeSnapshot,
+    Reason,
+    State,
+    TreeSnapshot,
+)
 from ._spec import (
     AutoShutdown,
     Backoff,
@@ -34,8 +40,8 @@ from ._spec import (
     Strategy,
     Supervisor,
 )
-from ._tree import ChildCounts, Tree
 from ._version import __version__ as __version__
+from .http._app import HealthApp
 
 __all__ = [
     "AutoShutdown",

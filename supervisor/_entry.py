@@ -15,12 +15,12 @@ import trio
 from ._bind import HttpOptions, ShowDetails
 from ._checks import Check
 from ._deprecate import moved
-from ._http import HealthApp
-from ._http_server import HttpServer
 from ._options import DEFAULT_LOOP_BLOCK_THRESHOLD, TreeOptions
-from ._service import CheckRunners, Service
+from ._runtime.services import CheckRunners, Service
+from ._runtime.tree import Tree
 from ._spec import SupervisorSpec
-from ._tree import Tree
+from .http._app import HealthApp
+from .http._server import HttpServer
 
 
 def services(options: TreeOptions) -> list[Service[Tree]]:

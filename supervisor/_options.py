@@ -20,7 +20,7 @@ from ._errors import SpecError
 from ._safe import safe_repr
 
 if TYPE_CHECKING:
-    from ._tree import Tree
+    from ._runtime.tree import Tree
 
 # A loop stuck for a second is clearly wrong; much less would also flag the
 # garbage collector's pauses in large trees (about 140 ms at 10,000 tasks).

@@ -35,12 +35,12 @@ from supervisor import (
     SpecError,
     Supervisor,
     TooManyRestarts,
-    _cli,
     open_tree,
     run,
 )
-from supervisor._http import _dumps
 from supervisor._spec import MAX_DEPTH
+from supervisor.cli import _main as _cli
+from supervisor.http._app import _dumps
 from tests.test_http_fuzz import call
 
 INF = math.inf
@@ -422,7 +422,7 @@ def test_spec_loading_failures_exit_2_with_the_users_traceback(
     assert 2 == status
     assert f'File "{path}", line {line}' in err
     assert shown in err
-    for ours in ("_cli.py", "importlib", "_spec.py"):
+    for ours in ("_main.py", "importlib", "_spec.py"):
         assert ours not in err
     sys.modules.pop(name, None)
 

@@ -11,7 +11,7 @@ from typing import Any
 import trio
 
 from supervisor import Backoff, Child, Jitter, Strategy, Supervisor, open_tree
-from supervisor._node import Node
+from supervisor._runtime.node import Node
 from supervisor.checks import _rss_bytes
 
 

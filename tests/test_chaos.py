@@ -43,7 +43,7 @@ from supervisor import (
     open_tree,
     testing,
 )
-from supervisor._health import facts_from_snapshot
+from supervisor._policy.health import facts_from_snapshot
 
 SECONDS = float(os.environ.get("SUPERVISOR_CHAOS_SECONDS", "8"))
 STRATEGIES = [Strategy.ONE_FOR_ONE, Strategy.ONE_FOR_ALL, Strategy.REST_FOR_ONE]

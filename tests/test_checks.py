@@ -14,6 +14,7 @@ import trio
 import trio.testing
 
 import supervisor
+import supervisor._runtime.checks
 from supervisor import Check, Child, Feeds, Supervisor, checks, open_tree
 from supervisor._checks import CheckFailed, CheckState, Observation
 
@@ -82,7 +83,9 @@ async def test_a_hanging_check_times_out(autojump_clock: Any) -> None:
         check=Check(name="slow", fn=hangs, timeout=2, failure_threshold=1)
     )
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(supervisor._checks.run_check, state, trio.current_time)
+        nursery.start_soon(
+            supervisor._runtime.checks.run_check, state, trio.current_time
+        )
         await trio.sleep(2.5)
         nursery.cancel_scope.cancel()
 
@@ -218,7 +221,9 @@ async def test_a_bad_check_failed_value_is_dropped(autojump_clock: Any) -> None:
 
     state = CheckState(check=Check(name="db", fn=bad, failure_threshold=1))
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(supervisor._checks.run_check, state, trio.current_time)
+        nursery.start_soon(
+            supervisor._runtime.checks.run_check, state, trio.current_time
+        )
         await trio.sleep(1)
         nursery.cancel_scope.cancel()
 
@@ -466,7 +471,7 @@ async def test_a_system_part_that_never_comes_up_fails_the_run_before_the_root(
         attempts.append("bind")
         raise OSError(98, "Address already in use")
 
-    monkeypatch.setattr(supervisor._http_server, "_serve_http", cannot_bind)
+    monkeypatch.setattr(supervisor.http._server, "_serve_http", cannot_bind)
     spec = Supervisor(name="app", children=[Child(name="w", target=worker)])
     with pytest.raises(BaseException) as failed:  # noqa: PT011 - unwrapped below
         async with open_tree(spec, http="127.0.0.1:1", loop_block_threshold=None):

@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from supervisor import HttpOptions, ShowDetails, _cli
+from supervisor import HttpOptions, ShowDetails
+from supervisor.cli import _main as _cli
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -199,7 +200,7 @@ def spawn(
         [
             sys.executable,
             "-m",
-            "supervisor._cli",
+            "supervisor.cli._main",
             "run",
             spec_ref,
             "--log-format",
@@ -346,7 +347,7 @@ class TestStatusCommand:
             [
                 sys.executable,
                 "-m",
-                "supervisor._cli",
+                "supervisor.cli._main",
                 "run",
                 f"{spec_file}:tree",
                 "--http",
@@ -362,13 +363,13 @@ class TestStatusCommand:
         try:
             wait_for_line(proc.stderr, '"supervisor_started"', '"path": "t"')
             shown = subprocess.run(
-                [sys.executable, "-m", "supervisor._cli", "status", url],
+                [sys.executable, "-m", "supervisor.cli._main", "status", url],
                 capture_output=True,
                 text=True,
                 check=False,
             )
             raw = subprocess.run(
-                [sys.executable, "-m", "supervisor._cli", "status", url, "--json"],
+                [sys.executable, "-m", "supervisor.cli._main", "status", url, "--json"],
                 capture_output=True,
                 text=True,
                 check=False,
@@ -377,7 +378,7 @@ class TestStatusCommand:
             proc.send_signal(signal.SIGTERM)
             proc.communicate(timeout=20)
         gone = subprocess.run(
-            [sys.executable, "-m", "supervisor._cli", "status", url],
+            [sys.executable, "-m", "supervisor.cli._main", "status", url],
             capture_output=True,
             text=True,
             check=False,
@@ -466,7 +467,7 @@ class TestStatusOfAStrangeServer:
 
 def test_status_line_tells_the_three_restart_counters_apart() -> None:
     """`supervisor status` shows restarts a child did not cause, each named."""
-    from supervisor._status_cli import _line  # noqa: PLC0415 - the one line under test
+    from supervisor.cli._status import _line  # noqa: PLC0415 - the one line under test
 
     node = {
         "name": "b",

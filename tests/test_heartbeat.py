@@ -14,7 +14,7 @@ import trio.lowlevel
 import trio.testing
 
 import supervisor
-import supervisor._tree
+import supervisor._runtime.tree
 from supervisor import (
     Backoff,
     Child,
@@ -27,7 +27,7 @@ from supervisor import (
     open_tree,
     testing,
 )
-from supervisor._watchdog import Watchdog
+from supervisor._runtime.watchdog import Watchdog
 from tests.test_http_fuzz import call
 
 EXACT = Backoff(initial=1, factor=2, max=8, jitter=Jitter.NONE)
@@ -587,7 +587,9 @@ class TestLoopStalls:
 
     @pytest.fixture(autouse=True)
     def _detect_stalls(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(supervisor._tree, "detects_stalls", lambda clock: True)
+        monkeypatch.setattr(
+            supervisor._runtime.tree, "detects_stalls", lambda clock: True
+        )
 
     async def test_beating_children_survive_a_stall_longer_than_their_timeout(
         self, autojump_clock: trio.testing.MockClock

@@ -37,7 +37,7 @@ from supervisor import (
     open_tree,
 )
 from supervisor._checks import CheckState, Observation
-from supervisor._health import facts_from_snapshot
+from supervisor._policy.health import facts_from_snapshot
 from tests.test_http_fuzz import call
 
 TOKEN = "s3cret-token"

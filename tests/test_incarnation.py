@@ -11,8 +11,8 @@ import attrs
 import trio
 
 from supervisor import Backoff, Child, Jitter, Supervisor, heartbeat, open_tree, testing
-from supervisor._incarnation import Incarnation
-from supervisor._slot import Slot
+from supervisor._runtime.incarnation import Incarnation
+from supervisor._runtime.slot import Slot
 
 # What belongs to one run of a child, and so to its incarnation, not its slot.
 PER_RUN = {

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 
 from supervisor import Child, State
 from supervisor._policy import lifecycle
-from supervisor._slot import Slot, make_slot
+from supervisor._runtime.slot import Slot, make_slot
 
 
 async def _work() -> None:
@@ -81,12 +81,12 @@ def test_the_runtime_changes_a_state_only_through_the_table() -> None:
                 else []
             )
             sites.extend(
-                f"{path.relative_to(package)}:{node.lineno}"
+                f"{path.relative_to(package).as_posix()}:{node.lineno}"
                 for t in targets
                 if isinstance(t, ast.Attribute) and t.attr == "state"
             )
 
-    assert sites == [f"_slot.py:{_move_line()}"]
+    assert sites == [f"_runtime/slot.py:{_move_line()}"]
 
 
 def _move_line() -> int:

@@ -29,9 +29,9 @@ from supervisor import (
     HealthApp,
     Jitter,
     Supervisor,
-    _cli,
     open_tree,
 )
+from supervisor.cli import _main as _cli
 from tests.test_http_fuzz import call
 
 ARG_SECRET = "sk-live-ARG-4f9c2e"

@@ -26,9 +26,9 @@ from supervisor import (
     run,
 )
 from supervisor._entry import services
-from supervisor._http_server import HttpServer
 from supervisor._options import TreeOptions
-from supervisor._service import CheckRunners, Service
+from supervisor._runtime.services import CheckRunners, Service
+from supervisor.http._server import HttpServer
 from tests.test_bad_input import request
 from tests.test_http_fuzz import call
 

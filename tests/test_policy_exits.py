@@ -387,7 +387,7 @@ def test_the_policy_imports_no_trio_through_any_chain() -> None:
 def test_the_probe_sees_trio_when_it_is_imported() -> None:
     # The probe above would pass vacuously if it could not see an import.
     package = Path(exits.__file__).parent.parent
-    probe = _PROBE.format(path=str(package), modules=["supervisor._watchdog"])
+    probe = _PROBE.format(path=str(package), modules=["supervisor._runtime.watchdog"])
 
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True

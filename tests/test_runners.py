@@ -1,5 +1,5 @@
 """
-One runner per kind of child (`supervisor._runners`): the one table that maps
+One runner per kind of child (`supervisor._runtime.runners`): the one table that maps
 a spec type to its runner and traits; no dispatch on spec kinds elsewhere.
 """
 
@@ -13,8 +13,8 @@ import trio
 
 import supervisor
 from supervisor import Child, DynamicSupervisor, Supervisor
-from supervisor._incarnation import Incarnation
-from supervisor._runners import KINDS, SUPERVISOR, TASK, traits
+from supervisor._runtime.incarnation import Incarnation
+from supervisor._runtime.runners import KINDS, SUPERVISOR, TASK, traits
 from supervisor._snapshot import Reason
 from supervisor._spec import NodeSpec
 
@@ -24,9 +24,9 @@ SPEC_KINDS = {"Child", "Supervisor", "DynamicSupervisor"}
 # table, the root spec given to Tree, and the object the CLI loaded.
 VALIDATION: dict[str, int | None] = {
     "_spec.py": None,
-    "_runners.py": None,
-    "_tree.py": 1,
-    "_cli.py": 2,
+    "_runtime/runners.py": None,
+    "_runtime/tree.py": 1,
+    "cli/_main.py": 2,
 }
 
 
@@ -45,7 +45,10 @@ def _kind_checks(path: Path) -> int:
 
 
 def test_no_dispatch_on_spec_kinds_outside_the_table() -> None:
-    sites = {p.name: _kind_checks(p) for p in sorted(PACKAGE.rglob("*.py"))}
+    sites = {
+        p.relative_to(PACKAGE).as_posix(): _kind_checks(p)
+        for p in sorted(PACKAGE.rglob("*.py"))
+    }
     unexpected = {}
     for name, n in sites.items():
         allowed = VALIDATION.get(name, 0)

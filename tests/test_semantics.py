@@ -29,7 +29,7 @@ from supervisor import (
     Supervisor,
     open_tree,
 )
-from supervisor._metrics import TreeCollector, registry_for
+from supervisor.metrics import TreeCollector, registry_for
 
 EXACT = Backoff(initial=1, factor=2, max=8, jitter=Jitter.NONE)
 

@@ -6,7 +6,7 @@ import random
 
 import attrs
 
-from supervisor._start_queue import StartQueue
+from supervisor._runtime.start_queue import StartQueue
 
 
 @attrs.define(eq=False)

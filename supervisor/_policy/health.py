@@ -28,10 +28,16 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from ._checks import CheckState, Feeds
-from ._loopwatch import EventLoopHealth
-from ._snapshot import ExitInfo, NodeSnapshot, Reason, State, TreeSnapshot
-from ._spec import Restart
+from .._checks import CheckState, Feeds
+from .._snapshot import (
+    EventLoopHealth,
+    ExitInfo,
+    NodeSnapshot,
+    Reason,
+    State,
+    TreeSnapshot,
+)
+from .._spec import Restart
 
 _NOT_READY = {
     State.STARTING,

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from ._errors import NotInChild
+from .._errors import NotInChild
 
 if TYPE_CHECKING:
-    from ._policy.states import Reason
-    from ._slot import Slot
-    from ._watchdog import Timer
+    from .._policy.states import Reason
+    from .slot import Slot
+    from .watchdog import Timer
 
 
 class Incarnation:

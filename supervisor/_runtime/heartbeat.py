@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import trio
 
-from ._errors import NotInChild
-from ._incarnation import CURRENT
+from .._errors import NotInChild
+from .incarnation import CURRENT
 
 _current = CURRENT.get
 

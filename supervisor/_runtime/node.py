@@ -57,16 +57,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
-from . import _runners
-from ._errors import (
+from .._errors import (
     ChildExists,
     ChildLookupError,
     ChildRunning,
     TooManyRestarts,
     TreeNotRunning,
 )
-from ._incarnation import CURRENT, Incarnation
-from ._policy.exits import (
+from .._policy.exits import (
     ENDED,
     ENDED_AUTO_SHUTDOWN,
     ESCALATE,
@@ -75,8 +73,8 @@ from ._policy.exits import (
     STOPPED_RETURNED,
     decide_exit,
 )
-from ._policy.intensity import RestartWindow
-from ._policy.lifecycle import (
+from .._policy.intensity import RestartWindow
+from .._policy.lifecycle import (
     BACKOFF_WAIT,
     CALLED,
     CANCEL_OVERDUE,
@@ -91,27 +89,29 @@ from ._policy.lifecycle import (
     STOP_OVERDUE,
     STOP_REQUESTED,
 )
-from ._policy.strategy import PlanEntry, plan_restart
-from ._runners import traits
-from ._slot import (
-    LOG,
-    Slot,
-    StartedHandle,
-    TaskStatus,
-    make_slot,
-)
-from ._snapshot import ExitInfo, Reason, State
-from ._spec import (
+from .._policy.strategy import PlanEntry, plan_restart
+from .._snapshot import ExitInfo, Reason, State
+from .._spec import (
     AutoShutdown,
     NodeSpec,
     Strategy,
     SupervisorSpec,
     child_to_add,
 )
-from ._start_queue import StartQueue
+from . import runners as _runners
+from .incarnation import CURRENT, Incarnation
+from .runners import traits
+from .slot import (
+    LOG,
+    Slot,
+    StartedHandle,
+    TaskStatus,
+    make_slot,
+)
+from .start_queue import StartQueue
 
 if TYPE_CHECKING:
-    from ._tree import Tree
+    from .tree import Tree
 
 T = TypeVar("T")
 

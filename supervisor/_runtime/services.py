@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Protocol, TypeVar
 
-from ._checks import Check, CheckState, run_check
-from ._spec import Child
+from .._checks import Check, CheckState
+from .._spec import Child
+from .checks import run_check
 
 # The tree's type, a parameter so that this module need not import it (the
 # core imports this module; a service module may import the Tree).

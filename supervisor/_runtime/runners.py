@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
 import attrs
 
-from ._policy.states import Reason
-from ._spec import (
+from .._policy.states import Reason
+from .._spec import (
     AutoShutdown,
     Child,
     DynamicSupervisor,
@@ -38,8 +38,8 @@ from ._spec import (
 )
 
 if TYPE_CHECKING:
-    from ._incarnation import Incarnation
-    from ._node import Node
+    from .incarnation import Incarnation
+    from .node import Node
 
 S_contra = TypeVar("S_contra", contravariant=True)
 _SHUTDOWN = Reason.SHUTDOWN

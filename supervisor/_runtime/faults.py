@@ -14,10 +14,10 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING
 
-from ._errors import ChildRunning, NotSupported
+from .._errors import ChildRunning, NotSupported
 
 if TYPE_CHECKING:
-    from ._tree import Tree
+    from .tree import Tree
 
 
 def crash(tree: Tree, path: str, exc: Exception) -> None:

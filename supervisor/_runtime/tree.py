@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from ._deprecate import moved
-from ._errors import (
+from .._deprecate import moved
+from .._errors import (
     ChildLookupError,
     ChildRunning,
     NotSupported,
@@ -24,18 +24,20 @@ from ._errors import (
     TooManyRestarts,
     TreeNotRunning,
 )
-from ._health import ChildWalk, TreeFacts, not_ready
-from ._heartbeat import beat_clock
-from ._loopwatch import UNWATCHED, EventLoopHealth, LoopWatch
-from ._node import Node
-from ._observe import TreeObserver
-from ._options import TreeOptions
-from ._policy.lifecycle import EXIT_FAILED, EXIT_STOPPED, LAUNCH, STARTED
-from ._safe import safe_repr
-from ._service import Service
-from ._slot import Slot, StartedHandle, make_slot
-from ._snapshot import ExitInfo, NodeSnapshot, Reason, State, TreeSnapshot
-from ._spec import (
+from .._options import TreeOptions
+from .._policy.health import ChildWalk, TreeFacts, not_ready
+from .._policy.lifecycle import EXIT_FAILED, EXIT_STOPPED, LAUNCH, STARTED
+from .._safe import safe_repr
+from .._snapshot import (
+    UNWATCHED,
+    EventLoopHealth,
+    ExitInfo,
+    NodeSnapshot,
+    Reason,
+    State,
+    TreeSnapshot,
+)
+from .._spec import (
     Backoff,
     Child,
     DynamicSupervisor,
@@ -44,12 +46,18 @@ from ._spec import (
     Supervisor,
     SupervisorSpec,
 )
-from ._watchdog import Watchdog, detects_stalls
+from .heartbeat import beat_clock
+from .loopwatch import LoopWatch
+from .node import Node
+from .observe import TreeObserver
+from .services import Service
+from .slot import Slot, StartedHandle, make_slot
+from .watchdog import Watchdog, detects_stalls
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ._checks import CheckState
+    from .._checks import CheckState
 
 
 class _RootStarted:

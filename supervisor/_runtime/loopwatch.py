@@ -30,33 +30,14 @@ import time
 import traceback
 from typing import Any
 
-import attrs
 import trio
 
-from ._log import get_logger
+from .._log import get_logger
+from .._snapshot import EventLoopHealth
 
 _log = get_logger("supervisor")
 
 _STACK_FRAMES = 30
-
-
-@attrs.frozen(kw_only=True)
-class EventLoopHealth:
-    """The loop watcher's view, in snapshots."""
-
-    threshold: float | None  # seconds; None: not watched
-    blocked: bool  # blocked right now
-    blocked_count: int  # times it was found blocked
-    blocked_seconds_total: float  # over all blocks that ended, plus the current one
-    logging_errors: int = 0  # events the watcher could not log (the logger raised)
-
-    def as_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self)
-
-
-UNWATCHED = EventLoopHealth(
-    threshold=None, blocked=False, blocked_count=0, blocked_seconds_total=0.0
-)
 
 
 class LoopWatch:

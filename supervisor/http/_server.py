@@ -18,15 +18,15 @@ import hypercorn.config
 import hypercorn.trio
 import trio
 
-from ._bind import HttpOptions, parse_bind
-from ._errors import HttpBindError
-from ._http import HealthApp
-from ._log import get_logger
-from ._service import Service
-from ._spec import Child
+from .._bind import HttpOptions, parse_bind
+from .._errors import HttpBindError
+from .._log import get_logger
+from .._runtime.services import Service
+from .._spec import Child
+from ._app import HealthApp
 
 if TYPE_CHECKING:
-    from ._tree import Tree
+    from .._runtime.tree import Tree
 
 _log = get_logger("supervisor.http")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import trio
 
-from ._errors import NotInChild, NotSupported
-from ._incarnation import CURRENT
+from .._errors import NotInChild, NotSupported
+from .incarnation import CURRENT
 
 
 def stop_requested() -> trio.Event:

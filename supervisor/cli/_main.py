@@ -23,14 +23,14 @@ from pathlib import Path
 import structlog
 import trio
 
-from . import logging as supervisor_logging
-from ._bind import HttpOptions, ShowDetails, parse_bind
-from ._entry import run
-from ._errors import HttpBindError, SpecError, TooManyRestarts
-from ._spec import DynamicSupervisor, Supervisor, SupervisorSpec, is_async_callable
-from ._status_cli import status
-from ._tree import Tree
-from ._version import DISTRIBUTION, __version__
+from .. import logging as supervisor_logging
+from .._bind import HttpOptions, ShowDetails, parse_bind
+from .._entry import run
+from .._errors import HttpBindError, SpecError, TooManyRestarts
+from .._runtime.tree import Tree
+from .._spec import DynamicSupervisor, Supervisor, SupervisorSpec, is_async_callable
+from .._version import DISTRIBUTION, __version__
+from ._status import status
 
 _log = structlog.get_logger("supervisor.cli")
 
@@ -130,7 +130,8 @@ def _is_prefix(name: str, dotted: str) -> bool:
     return dotted == name or dotted.startswith(f"{name}.")
 
 
-_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+# The package root: frames of any of its modules, subpackages included.
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
 def _ours(filename: str) -> bool:
@@ -138,7 +139,7 @@ def _ours(filename: str) -> bool:
     return (
         filename.startswith(("<frozen importlib", "<attrs generated"))
         or filename == importlib.__file__
-        or str(Path(filename).resolve().parent) == _PACKAGE_DIR
+        or Path(filename).resolve().is_relative_to(_PACKAGE_DIR)
     )
 
 

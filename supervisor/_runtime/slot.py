@@ -10,21 +10,21 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 import trio
 
-from ._incarnation import Incarnation
-from ._log import get_logger
-from ._policy import lifecycle
-from ._policy.backoff import BackoffSchedule
-from ._policy.lifecycle import NEXT
-from ._runners import Runner, Traits, traits
-from ._snapshot import ExitInfo, NodeSnapshot, State
-from ._spec import (
+from .._log import get_logger
+from .._policy import lifecycle
+from .._policy.backoff import BackoffSchedule
+from .._policy.lifecycle import NEXT
+from .._snapshot import ExitInfo, NodeSnapshot, State
+from .._spec import (
     Backoff,
     NodeSpec,
     SupervisorSpec,
 )
+from .incarnation import Incarnation
+from .runners import Runner, Traits, traits
 
 if TYPE_CHECKING:
-    from ._node import Node
+    from .node import Node
 
 LOG = get_logger("supervisor")
 

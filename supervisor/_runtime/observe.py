@@ -28,9 +28,9 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
 
-from . import _health
-from ._checks import CheckState
-from ._snapshot import TreeSnapshot
+from .._checks import CheckState
+from .._policy import health as _health
+from .._snapshot import TreeSnapshot
 
 SNAPSHOT_TTL = 1.0  # seconds a snapshot is reused while the tree's version holds
 

@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree as RichTree
 
-from ._safe import one_line
-from ._snapshot import Reason
+from .._safe import one_line
+from .._snapshot import Reason
 
 EXIT_HEALTHY = 0
 EXIT_UNHEALTHY = 1

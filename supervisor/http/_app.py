@@ -34,10 +34,9 @@ import trio
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from . import _health
-from ._bind import ShowDetails
-from ._checks import CheckState
-from ._errors import (
+from .._bind import ShowDetails
+from .._checks import CheckState
+from .._errors import (
     ChildExists,
     ChildLookupError,
     ChildRunning,
@@ -47,13 +46,14 @@ from ._errors import (
     TooManyChildren,
     TreeNotRunning,
 )
-from ._log import get_logger
-from ._metrics import TreeCollector, registry_for
-from ._safe import safe_str
-from ._snapshot import TreeSnapshot
+from .._log import get_logger
+from .._policy import health as _health
+from .._safe import safe_str
+from .._snapshot import TreeSnapshot
+from ..metrics import TreeCollector, registry_for
 
 if TYPE_CHECKING:
-    from ._tree import Tree
+    from .._runtime.tree import Tree
 
 _log = get_logger("supervisor.http")
 
