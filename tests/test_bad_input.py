@@ -41,7 +41,7 @@ from supervisor import (
 from supervisor._spec import MAX_DEPTH
 from supervisor.cli import _main as _cli
 from supervisor.http._app import _dumps
-from tests.test_http_fuzz import call
+from tests.http.test_http_fuzz import call
 
 INF = math.inf
 TOKEN = "t0ken"

@@ -264,3 +264,21 @@ KNOWN_CYCLES = {
 def test_no_import_cycle_but_the_known_one() -> None:
     assert set() == _cycles(_graph())
     assert KNOWN_CYCLES == _cycles(_graph(typing=True))
+
+
+def test_the_policy_tests_run_without_trio() -> None:
+    """The tests of pure code import no trio either: they need no event loop."""
+    found = set()
+    for path in sorted((Path(__file__).parent / "policy").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            found.update(
+                (path.name, n) for n in names if n.split(".")[0] in IO_LIBRARIES
+            )
+    assert set() == found

@@ -32,7 +32,7 @@ from supervisor import (
     open_tree,
 )
 from supervisor.cli import _main as _cli
-from tests.test_http_fuzz import call
+from tests.http.test_http_fuzz import call
 
 ARG_SECRET = "sk-live-ARG-4f9c2e"
 LOCAL_SECRET = "sk-live-LOCAL-77ab10"

@@ -22,7 +22,7 @@ import pytest
 from supervisor import HttpOptions, ShowDetails
 from supervisor.cli import _main as _cli
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 TREE = textwrap.dedent(
     """

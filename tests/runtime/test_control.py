@@ -42,7 +42,7 @@ from supervisor import (
     testing,
 )
 from supervisor.http._app import CONTROL_ANSWER_WITHIN
-from tests.test_http_fuzz import call
+from tests.http.test_http_fuzz import call
 
 TOKEN = "control-token"
 EXPECTED = (

@@ -18,7 +18,7 @@ from hypothesis import settings
 
 HERE = Path(__file__).resolve().parent
 TOKEN = "openapi-token"
-schema = schemathesis.openapi.from_path(HERE.parent / "docs" / "openapi.yaml")
+schema = schemathesis.openapi.from_path(HERE.parents[1] / "docs" / "openapi.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,9 @@ def test_the_description_lists_exactly_the_routes_of_the_table() -> None:
 
     from supervisor.http._app import ROUTES  # noqa: PLC0415 - the table under test
 
-    paths = yaml.safe_load((HERE.parent / "docs" / "openapi.yaml").read_text())["paths"]
+    paths = yaml.safe_load((HERE.parents[1] / "docs" / "openapi.yaml").read_text())[
+        "paths"
+    ]
     described = {
         path: {m.upper() for m in item if m in ("get", "post", "put", "delete")}
         for path, item in paths.items()

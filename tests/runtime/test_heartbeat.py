@@ -28,7 +28,7 @@ from supervisor import (
     testing,
 )
 from supervisor._runtime.watchdog import Watchdog
-from tests.test_http_fuzz import call
+from tests.http.test_http_fuzz import call
 
 EXACT = Backoff(initial=1, factor=2, max=8, jitter=Jitter.NONE)
 

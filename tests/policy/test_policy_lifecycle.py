@@ -148,7 +148,7 @@ _DIAGRAM = re.compile(r"```mermaid\nstateDiagram-v2\n.*?```", re.DOTALL)
 
 
 def test_the_state_diagram_in_the_docs_is_generated_from_the_table() -> None:
-    doc = Path(__file__).parent.parent / "docs" / "principles.md"
+    doc = Path(__file__).resolve().parents[2] / "docs" / "principles.md"
     blocks = _DIAGRAM.findall(doc.read_text())
 
     assert blocks == [lifecycle.mermaid()], (

@@ -38,11 +38,11 @@ from supervisor import (
 )
 from supervisor._checks import CheckState, Observation
 from supervisor._policy.health import facts_from_snapshot
-from tests.test_http_fuzz import call
+from tests.http.test_http_fuzz import call
 
 TOKEN = "s3cret-token"
 STATUS_SCHEMA = json.loads(
-    (Path(__file__).resolve().parent.parent / "docs" / "status.schema.json").read_text()
+    (Path(__file__).resolve().parents[2] / "docs" / "status.schema.json").read_text()
 )
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 

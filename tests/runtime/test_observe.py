@@ -29,8 +29,8 @@ from supervisor._entry import services
 from supervisor._options import TreeOptions
 from supervisor._runtime.services import CheckRunners, Service
 from supervisor.http._server import HttpServer
+from tests.http.test_http_fuzz import call
 from tests.test_bad_input import request
-from tests.test_http_fuzz import call
 
 
 async def worker() -> None:
