@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import trio
 
@@ -99,19 +99,18 @@ from .._spec import (
     child_to_add,
 )
 from . import runners as _runners
-from .incarnation import CURRENT, Incarnation
+from .hub import Hub
 from .runners import traits
 from .slot import (
+    CURRENT,
     LOG,
+    Incarnation,
     Slot,
     StartedHandle,
     TaskStatus,
     make_slot,
 )
 from .start_queue import StartQueue
-
-if TYPE_CHECKING:
-    from .tree import Tree
 
 T = TypeVar("T")
 
@@ -129,7 +128,7 @@ class Node:
         self,
         spec: SupervisorSpec,
         path: str,
-        tree: Tree,
+        hub: Hub,
         *,
         owns_watchdog: bool = False,
         escalates: bool = True,
@@ -144,13 +143,12 @@ class Node:
         # stop the user's tree; only a child's failed first start fails it.
         self.escalates = escalates
         self.path = path
-        self.tree = tree
-        # trio's clock, bound once: half the cost of trio.current_time() on the
-        # restart path, and the same clock (a MockClock in tests).
-        self._now = tree.now
-        self._watchdog = tree.watchdog
-        self._beat_clock = tree.beat_clock
-        self._beat_offset = tree.beat_offset
+        self.hub = hub
+        # Bound once: attribute reads cost on the restart path.
+        self._now = hub.now
+        self._watchdog = hub.watchdog
+        self._beat_clock = hub.beat_clock
+        self._beat_offset = hub.beat_offset
         self.log = LOG.bind(path=path)
         kind = traits(spec)
         self.dynamic = kind.dynamic
@@ -193,7 +191,7 @@ class Node:
                     await self._started.wait()
                     if not self.closing:
                         self.log.info("supervisor_started")
-                    if self.failure is None and not self.tree.aborted:
+                    if self.failure is None and not self.hub.aborted:
                         # Also when it is already closing (auto-shutdown or a
                         # stop during the start): the start itself succeeded.
                         task_status.started()
@@ -280,7 +278,7 @@ class Node:
         self._started.set()
         for slot in self.slots.values():
             slot.settle()  # callers waiting for a start that will not come
-        self.tree.bump()
+        self.hub.bump()
         self.submit(self._close_job)
 
     async def _close_job(self) -> None:
@@ -417,7 +415,7 @@ class Node:
                 other.move(DEQUEUED)
                 other.pending_delay = 0.0
                 other.settle()
-        self.tree.bump()
+        self.hub.bump()
         self._advance()  # an emptied queue: the node counts as started
 
     # ---- incarnations --------------------------------------------------------
@@ -440,7 +438,7 @@ class Node:
             slot.move(RELAUNCH_LATER if relaunch else BACKOFF_WAIT)
         else:
             slot.move(RELAUNCH if relaunch else LAUNCH)
-        self.tree.bump()
+        self.hub.bump()
         self._nursery.start_soon(self._incarnation, inc, delay)
 
     async def _incarnation(self, inc: Incarnation, delay: float) -> None:
@@ -470,7 +468,7 @@ class Node:
         except BaseException as exc:
             # KeyboardInterrupt or SystemExit inside a child: stop the whole
             # tree in order; the root re-raises it once everything stopped.
-            self.tree.abort(exc)
+            self.hub.abort(exc)
         finally:
             inc.end()  # a task it left behind beats no more
             self.on_exit(inc, exit_info)
@@ -488,7 +486,7 @@ class Node:
         else:
             reason = Reason.CRASH
         exit_info = ExitInfo.from_exception(reason, self._now(), exc)
-        self.tree.count_crash(reason)
+        self.hub.count_crash(reason)
         slot.log.warning(
             "child_crashed",
             reason=reason,  # a StrEnum: renders as its value
@@ -513,7 +511,7 @@ class Node:
         """*inc*'s code is called and it is not started yet: its start is timed."""
         inc.slot.move(CALLED)
         inc.next_start_at = None
-        self.tree.bump()
+        self.hub.bump()
         if start_timeout is not None:
             inc.start_timer = self._watchdog.call_at(
                 self._now() + start_timeout, self._start_overdue, inc
@@ -525,7 +523,7 @@ class Node:
 
     def child_node(self, inc: Incarnation, spec: SupervisorSpec) -> Node:
         """The node that runs supervisor child *spec* for *inc*."""
-        node = inc.slot.node = Node(spec, inc.slot.path, self.tree)
+        node = inc.slot.node = Node(spec, inc.slot.path, self.hub)
         return node
 
     def on_started(self, inc: Incarnation) -> None:
@@ -551,7 +549,7 @@ class Node:
             slot.log.info("child_started")
         else:
             slot.log.info("child_restarted", starts=slot.starts, restarts=slot.restarts)
-        self.tree.bump()
+        self.hub.bump()
         pending = self._pending
         if pending and pending.head() is slot:
             pending.pop_head()
@@ -597,7 +595,7 @@ class Node:
         """
         inc.cancel(reason)
         inc.slot.move(CANCEL_OVERDUE)
-        self.tree.bump()
+        self.hub.bump()
         self._bound_stop(inc, self._stop_overdue)
 
     def on_exit(self, inc: Incarnation, exit_info: ExitInfo | None) -> None:
@@ -647,7 +645,7 @@ class Node:
             return
         if kind == ESCALATE:
             slot.move(EXIT_FAILED)
-            self.tree.bump()
+            self.hub.bump()
             self._escalate(exit_info)
             return
         by_reason = slot.restarts_by_reason
@@ -687,7 +685,7 @@ class Node:
             slot.settle()
 
     def _timed_out(self, slot: Slot, exit_info: ExitInfo) -> None:
-        self.tree.count_crash(exit_info.reason)
+        self.hub.count_crash(exit_info.reason)
         slot.log.warning("child_crashed", reason=str(exit_info.reason))
 
     def _stopped(
@@ -710,13 +708,13 @@ class Node:
             # "never started" (no exit at all) and from an older crash.
             slot.last_exit = ExitInfo(reason=Reason.SHUTDOWN, time=now)
             slot.log.info("child_stopped")
-        self.tree.bump()
+        self.hub.bump()
 
     def _ended(self, slot: Slot, exit_info: ExitInfo, *, auto_shutdown: bool) -> None:
         """*slot* ended for good (its restart type says so)."""
         slot.move(EXIT_FAILED if exit_info.abnormal else EXIT_STOPPED)
         self._drop_pending(slot)
-        self.tree.bump()
+        self.hub.bump()
         if self.dynamic:
             del self.slots[slot.spec.name]
         if auto_shutdown:
@@ -767,7 +765,7 @@ class Node:
                     victim.settle()
         slot.pending_delay = delay
         slot.move(EXIT_SWEPT)
-        self.tree.bump()
+        self.hub.bump()
         self._hold()
         self._enqueue(restart)
 
@@ -802,7 +800,7 @@ class Node:
         # Unstopped stays unstopped: past its bound already (watchdog).
         slot.move(STOP_REQUESTED)
         slot.log.debug("child_stopping", shutdown=slot.spec.shutdown)
-        self.tree.bump()
+        self.hub.bump()
         if inc.cancel_reason is None:
             slot.runner.stop(inc)
             self._bound_stop(inc, self._stop_bound_over)
@@ -837,7 +835,7 @@ class Node:
                 shutdown=slot.spec.shutdown,
                 reason=str(inc.cancel_reason),  # why it was cancelled
             )
-            self.tree.bump()
+            self.hub.bump()
 
     # ---- live changes (called through Tree) ----------------------------------
 
@@ -874,7 +872,7 @@ class Node:
                 f"{self.path}/{spec.name}", "a child with that name already exists"
             )
         slot = self._add_slot(spec)
-        self.tree.bump()
+        self.hub.bump()
         self._launch(slot, 0.0)  # at once, as OTP: not held by the start queue
         return slot
 
@@ -891,7 +889,7 @@ class Node:
         await self.stop_slot(slot)
         if self.dynamic and self.slots.get(slot.spec.name) is slot:
             del self.slots[slot.spec.name]
-            self.tree.bump()
+            self.hub.bump()
 
     async def restart(self, slot: Slot) -> None:
         """
@@ -925,7 +923,7 @@ class Node:
             )
         if self.slots.get(slot.spec.name) is slot:
             del self.slots[slot.spec.name]
-            self.tree.bump()
+            self.hub.bump()
             if slot in self._pending:  # stopped, queued behind a sibling
                 was_head = self._pending.head() is slot
                 self._pending.remove(slot)

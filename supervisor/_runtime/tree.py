@@ -46,13 +46,12 @@ from .._spec import (
     Supervisor,
     SupervisorSpec,
 )
-from .heartbeat import beat_clock
+from .hub import Hub
 from .loopwatch import LoopWatch
 from .node import Node
 from .observe import TreeObserver
 from .services import Service
-from .slot import Slot, StartedHandle, make_slot
-from .watchdog import Watchdog, detects_stalls
+from .slot import Slot, StartedHandle, Supervising, make_slot
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -81,8 +80,8 @@ class _RootStarted:
         slot, tree = self._slot, self._tree
         slot.move(STARTED)
         slot.starts = 1
-        slot.started_at = tree.now()
-        tree.bump()
+        slot.started_at = tree._now()
+        tree._hub.bump()
         if self._shield is not None:
             self._shield.shield = True
         self._task_status.started()
@@ -138,23 +137,12 @@ class Tree:
         self._options = options
         threshold = options.loop_block_threshold
         self._loopwatch = LoopWatch(float(threshold)) if threshold is not None else None
-        #: trio's clock (a MockClock under test); callable for the current time.
-        clock = trio.lowlevel.current_clock()
-        self.now = clock.current_time
-        #: The cheapest read of the same clock, and its offset (see beat_clock).
-        self.beat_clock, self.beat_offset = beat_clock(clock)
-        self.watchdog = Watchdog(self.now, detect_stalls=detects_stalls(clock))
+        # What the nodes share: clock, watchdog, version, crash counts, abort.
+        hub = self._hub = Hub(trio.lowlevel.current_clock())
+        self._now = hub.now
         # Set once the root has ended and its final state is recorded.
         self._done = trio.Event()
-        # Bumped on every change anywhere in the tree; snapshots carry it.
-        self._version = 0
-        # Every child_crashed event, by reason, since the tree started.
-        self._crashes: dict[str, int] = {}
-        # A KeyboardInterrupt/SystemExit raised inside a child: re-raised at the root.
-        self._fatal: BaseException | None = None
         self._root_slot = make_slot(spec, spec.name, 0, None)
-        # Set and dropped by bump() while someone waits for a change.
-        self._changed: trio.Event | None = None
         self._services = tuple(services)
         self._checks = [s for svc in self._services for s in svc.check_states()]
         #: Where the HTTP server listens once started ("127.0.0.1:8080").
@@ -162,16 +150,18 @@ class Tree:
         #: What every surface reads the tree through (rate-limited snapshot,
         #: probe facts, verdicts, changes): see `TreeObserver`.
         self.observer = TreeObserver(
-            version=lambda: self._version,
+            version=lambda: hub.version,
             snapshot=self.snapshot,
             walk=self._walk_children,
             facts=self._probe_facts,
             shutting_down=lambda: self._root.closing,
-            wait_change=self._wait_change,
+            wait_change=hub.wait_change,
+            bump=hub.bump,
             checks=self._checks,
         )
         self._system: Node | None = None
-        self._root = Node(spec, spec.name, self, owns_watchdog=not self._services)
+        self._root = Node(spec, spec.name, hub, owns_watchdog=not self._services)
+        hub.on_abort = self._root.begin_close
         self._root_slot.node = self._root
         self._system_slot: Slot | None = None
         if self._services:
@@ -180,35 +170,6 @@ class Tree:
             )
             self._system_slot = make_slot(self._system.spec, "_system", 0, None)
             self._system_slot.node = self._system
-
-    # ---- internal hooks used by nodes ----------------------------------------
-
-    def bump(self) -> None:
-        self._version += 1
-        changed = self._changed
-        if changed is not None:
-            self._changed = None
-            changed.set()
-
-    async def _wait_change(self) -> None:
-        if self._changed is None:
-            self._changed = trio.Event()
-        await self._changed.wait()
-
-    def count_crash(self, reason: str) -> None:
-        # Tree-wide and never reset (a restarted subtree starts its own
-        # counters afresh, as in OTP): one per child_crashed event.
-        self._crashes[reason] = self._crashes.get(reason, 0) + 1
-
-    @property
-    def aborted(self) -> bool:
-        """A KeyboardInterrupt or SystemExit from a child is stopping the tree."""
-        return self._fatal is not None
-
-    def abort(self, exc: BaseException) -> None:
-        if self._fatal is None:
-            self._fatal = exc
-        self._root.begin_close()
 
     async def _run_root(
         self, task_status: StartedHandle = trio.TASK_STATUS_IGNORED
@@ -256,7 +217,7 @@ class Tree:
         slot = self._system_slot
         assert slot is not None
         slot.move(LAUNCH)
-        self.bump()
+        self._hub.bump()
         # Once up, it ends only by _run_root's begin_close, after the user's
         # root has stopped, also when the tree is cancelled from outside: it
         # started first and stops last (probes answer during the shutdown, and
@@ -267,8 +228,8 @@ class Tree:
                 await system.run(_RootStarted(self, slot, task_status, shield))
         finally:
             slot.move(EXIT_STOPPED)
-            slot.last_exit = ExitInfo(reason=Reason.SHUTDOWN, time=self.now())
-            self.bump()
+            slot.last_exit = ExitInfo(reason=Reason.SHUTDOWN, time=self._now())
+            self._hub.bump()
 
     def _system_node(self, children: list[Child]) -> Node:
         # Nothing in the tree's own machinery may stop the user's tree: a part
@@ -283,7 +244,7 @@ class Tree:
             backoff=Backoff(initial=0.2, max=5),
             children=children,
         )
-        return Node(spec, spec.name, self, owns_watchdog=True, escalates=False)
+        return Node(spec, spec.name, self._hub, owns_watchdog=True, escalates=False)
 
     @moved("Tree.check_states()", "Tree.observer.checks()")
     def check_states(self) -> list[CheckState]:
@@ -317,7 +278,7 @@ class Tree:
     ) -> None:
         slot = self._root_slot
         slot.move(LAUNCH)
-        self.bump()
+        self._hub.bump()
 
         if self._loopwatch is not None:
             self._loopwatch.start()
@@ -328,50 +289,52 @@ class Tree:
         except TooManyRestarts as exc:
             slot.move(EXIT_FAILED)
             slot.gave_up += 1
-            slot.last_exit = ExitInfo.from_exception(Reason.ESCALATED, self.now(), exc)
-            if self._fatal is not None:
+            slot.last_exit = ExitInfo.from_exception(Reason.ESCALATED, self._now(), exc)
+            if self._hub.fatal is not None:
                 # A KeyboardInterrupt/SystemExit from a child outranks giving up.
-                raise self._fatal from exc
+                raise self._hub.fatal from exc
             raise
         except BaseException:
             slot.move(EXIT_STOPPED)
             raise
         else:
             slot.move(EXIT_STOPPED)
-            slot.last_exit = ExitInfo(reason=Reason.NORMAL, time=self.now())
+            slot.last_exit = ExitInfo(reason=Reason.NORMAL, time=self._now())
         finally:
-            self.bump()
+            self._hub.bump()
             if self._loopwatch is not None:
                 self._loopwatch.stop()
             self._done.set()
-        if self._fatal is not None:
-            raise self._fatal
+        if self._hub.fatal is not None:
+            raise self._hub.fatal
 
     # ---- inspection ----------------------------------------------------------
 
     @property
     def version(self) -> int:
         """Changes whenever anything in the tree changes."""
-        return self._version
+        return self._hub.version
 
     def snapshot(self) -> TreeSnapshot:
         """An immutable, JSON-serialisable view of the whole tree (`TreeSnapshot.as_dict`)."""
-        now = self.now()
+        now = self._now()
         system = self._system_slot
         return TreeSnapshot(
-            version=self._version,
+            version=self._hub.version,
             time=now,
-            root=self._root_slot.snapshot(now, self.beat_offset),
-            system=None if system is None else system.snapshot(now, self.beat_offset),
+            root=self._root_slot.snapshot(now, self._hub.beat_offset),
+            system=None
+            if system is None
+            else system.snapshot(now, self._hub.beat_offset),
             event_loop=self.event_loop_health(),
-            crashes=tuple(sorted(self._crashes.items())),
+            crashes=tuple(sorted(self._hub.crashes.items())),
         )
 
     def _probe_facts(self, walk: ChildWalk) -> TreeFacts:
         """The verdicts' facts: *walk* (see `_walk_children`), the rest read now."""
         root = self._root_slot
         return TreeFacts(
-            time=self.now(),
+            time=self._now(),
             root_path=root.path,
             root_state=root.state,
             event_loop=self.event_loop_health(),
@@ -409,8 +372,10 @@ class Tree:
     def which_children(self, path: str) -> list[NodeSnapshot]:
         """The children of the supervisor at *path*, in start order."""
         node = self._node(path)
-        now = self.now()
-        return [slot.snapshot(now, self.beat_offset) for slot in node.slots.values()]
+        now = self._now()
+        return [
+            slot.snapshot(now, self._hub.beat_offset) for slot in node.slots.values()
+        ]
 
     def child_state(self, path: str) -> State | None:
         """The state of the child at *path* now, or None if there is none."""
@@ -571,9 +536,11 @@ class Tree:
             slot = node.slot(name)
             here = "/".join(names[: depth + 1])
             if slot.traits.supervises:
-                if slot.node is None or not slot.active:
+                child = slot.node
+                # A supervisor child's node is always a Node (Node.child_node).
+                if not isinstance(child, Node) or not slot.active:
                     raise TreeNotRunning(here, "this supervisor is not running")
-                node = slot.node
+                node = child
             else:
                 raise NotSupported(here, "is a worker, not a supervisor")
         if node.closing:
@@ -599,7 +566,7 @@ class Tree:
         return node, node.slot(name)
 
 
-def _walk(node: Node, walk: ChildWalk, *, required: bool) -> None:
+def _walk(node: Supervising, walk: ChildWalk, *, required: bool) -> None:
     for slot in node.slots.values():
         # One-shot jobs (and their subtrees) are never required.
         needed = required and slot.spec.restart is not Restart.TEMPORARY
