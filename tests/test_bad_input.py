@@ -308,7 +308,7 @@ async def test_the_http_server_keeps_its_port_across_restarts() -> None:
     """
     async with open_tree(pool_tree(), http="127.0.0.1:0") as tree:
         first = tree.http_addresses[0]
-        system = tree._system
+        system = tree._top.system
         assert system is not None
         slot = system.slots["http"]
 

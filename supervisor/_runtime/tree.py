@@ -1,15 +1,14 @@
 """
-The tree: the `Tree` handle users control and inspect it with, and the run of
-its two top nodes, the user's root and ``_system`` (the children of the
-services it was given, see `_service`). It imports no surface: `run` and
-`open_tree` (`_entry`) turn ``http=`` and ``checks=`` into services, and every
-surface reads the tree through `Tree.observer` (`_observe`).
+The `Tree` handle users control and inspect a running tree with. Its run (the
+user's root and ``_system``, which hosts the services' children) is `top`;
+the nodes share its `Hub`. It imports no surface: `run` and `open_tree`
+(`_entry`) turn ``http=`` and ``checks=`` into services, and every surface
+reads the tree through `Tree.observer` (`observe`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -21,25 +20,19 @@ from .._errors import (
     ChildRunning,
     NotSupported,
     SpecError,
-    TooManyRestarts,
     TreeNotRunning,
 )
 from .._options import TreeOptions
 from .._policy.health import ChildWalk, TreeFacts, not_ready
-from .._policy.lifecycle import EXIT_FAILED, EXIT_STOPPED, LAUNCH, STARTED
 from .._safe import safe_repr
 from .._snapshot import (
     UNWATCHED,
     EventLoopHealth,
-    ExitInfo,
     NodeSnapshot,
-    Reason,
     State,
     TreeSnapshot,
 )
 from .._spec import (
-    Backoff,
-    Child,
     DynamicSupervisor,
     NodeSpec,
     Restart,
@@ -47,46 +40,14 @@ from .._spec import (
     SupervisorSpec,
 )
 from .hub import Hub
-from .loopwatch import LoopWatch
 from .node import Node
 from .observe import TreeObserver
 from .services import Service
-from .slot import Slot, StartedHandle, Supervising, make_slot
+from .slot import Slot, StartedHandle, Supervising
+from .top import TopNodes
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from .._checks import CheckState
-
-
-class _RootStarted:
-    """The ``task_status`` of a top node (the user's root, `_system`): it marks its slot."""
-
-    def __init__(
-        self,
-        tree: Tree,
-        slot: Slot,
-        task_status: StartedHandle,
-        shield: trio.CancelScope | None = None,
-        hook: Callable[[Tree], object] | None = None,
-    ) -> None:
-        self._tree = tree
-        self._slot = slot
-        self._task_status = task_status
-        self._shield = shield  # shielded from outside cancellation once started
-        self._hook = hook  # TreeOptions.started
-
-    def started(self) -> None:
-        slot, tree = self._slot, self._tree
-        slot.move(STARTED)
-        slot.starts = 1
-        slot.started_at = tree._now()
-        tree._hub.bump()
-        if self._shield is not None:
-            self._shield.shield = True
-        self._task_status.started()
-        if self._hook is not None:
-            self._hook(tree)
 
 
 @attrs.frozen(kw_only=True)
@@ -134,17 +95,10 @@ class Tree:
         if not isinstance(options, TreeOptions):
             raise TypeError(f"options must be TreeOptions, got {safe_repr(options)}")
         self._spec = spec
-        self._options = options
-        threshold = options.loop_block_threshold
-        self._loopwatch = LoopWatch(float(threshold)) if threshold is not None else None
         # What the nodes share: clock, watchdog, version, crash counts, abort.
         hub = self._hub = Hub(trio.lowlevel.current_clock())
         self._now = hub.now
-        # Set once the root has ended and its final state is recorded.
-        self._done = trio.Event()
-        self._root_slot = make_slot(spec, spec.name, 0, None)
-        self._services = tuple(services)
-        self._checks = [s for svc in self._services for s in svc.check_states()]
+        self._checks = [s for svc in services for s in svc.check_states()]
         #: Where the HTTP server listens once started ("127.0.0.1:8080").
         self.http_addresses: list[str] = []
         #: What every surface reads the tree through (rate-limited snapshot,
@@ -159,17 +113,9 @@ class Tree:
             bump=hub.bump,
             checks=self._checks,
         )
-        self._system: Node | None = None
-        self._root = Node(spec, spec.name, hub, owns_watchdog=not self._services)
-        hub.on_abort = self._root.begin_close
-        self._root_slot.node = self._root
-        self._system_slot: Slot | None = None
-        if self._services:
-            self._system = self._system_node(
-                [c for svc in self._services for c in svc.children(self)]
-            )
-            self._system_slot = make_slot(self._system.spec, "_system", 0, None)
-            self._system_slot.node = self._system
+        top = self._top = TopNodes(spec, options, hub, services, self)
+        self._root, self._root_slot = top.root, top.root_slot
+        self._system_slot = top.system_slot
 
     async def _run_root(
         self, task_status: StartedHandle = trio.TASK_STATUS_IGNORED
@@ -179,72 +125,7 @@ class Tree:
         tree. A service that cannot open fails the run at once (an address that
         cannot be bound: `HttpBindError`), before any child starts.
         """
-        if self._options.opened is not None:
-            self._options.opened(self)
-        async with AsyncExitStack() as stack:
-            for service in self._services:
-                await stack.enter_async_context(service.opened(self))
-            await self._run_system_and_root(task_status)
-
-    async def _run_system_and_root(
-        self, task_status: StartedHandle = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        """Run the system node (HTTP server, checks) around the user's root."""
-        system = self._system
-        if system is None:
-            await self._run_user_root(task_status)
-            return
-        failure: list[BaseException] = []
-        async with trio.open_nursery() as nursery:
-            # Up before the root starts, so probes answer during a slow start;
-            # down after it stopped, so readiness reports the shutdown. The
-            # system node never gives up (its children restart with backoff
-            # forever), so once started it cannot end the user's root; a
-            # failure of its first start is raised here, before the root runs.
-            await nursery.start(self._run_system, system)
-            try:
-                await self._run_user_root(task_status)
-            except BaseException as exc:  # re-raised below, bare
-                failure.append(exc)
-            finally:
-                system.begin_close()
-        if failure:
-            raise failure[0]
-
-    async def _run_system(
-        self, system: Node, task_status: StartedHandle = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        slot = self._system_slot
-        assert slot is not None
-        slot.move(LAUNCH)
-        self._hub.bump()
-        # Once up, it ends only by _run_root's begin_close, after the user's
-        # root has stopped, also when the tree is cancelled from outside: it
-        # started first and stops last (probes answer during the shutdown, and
-        # its watchdog bounds every stop of the root's).
-        shield = trio.CancelScope()
-        try:
-            with shield:
-                await system.run(_RootStarted(self, slot, task_status, shield))
-        finally:
-            slot.move(EXIT_STOPPED)
-            slot.last_exit = ExitInfo(reason=Reason.SHUTDOWN, time=self._now())
-            self._hub.bump()
-
-    def _system_node(self, children: list[Child]) -> Node:
-        # Nothing in the tree's own machinery may stop the user's tree: a part
-        # that fails once up is reported (child_crashed, /status "system") and
-        # retried with backoff forever, as systemd's Restart=always with
-        # RestartSec; intensity is not applied. A part that fails its first
-        # start (no started() yet: only the HTTP server can) fails the run
-        # before the user's root starts: "more than 0 restarts" before it was up.
-        spec = Supervisor(
-            name="_system",
-            intensity=0,
-            backoff=Backoff(initial=0.2, max=5),
-            children=children,
-        )
-        return Node(spec, spec.name, self._hub, owns_watchdog=True, escalates=False)
+        await self._top.run(self, task_status)
 
     @moved("Tree.check_states()", "Tree.observer.checks()")
     def check_states(self) -> list[CheckState]:
@@ -272,41 +153,6 @@ class Tree:
             ChildRunning: It is running, starting or waiting to restart.
         """
         await self._restart(path, only_stopped=True)
-
-    async def _run_user_root(
-        self, task_status: StartedHandle = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        slot = self._root_slot
-        slot.move(LAUNCH)
-        self._hub.bump()
-
-        if self._loopwatch is not None:
-            self._loopwatch.start()
-        try:
-            await self._root.run(
-                _RootStarted(self, slot, task_status, hook=self._options.started)
-            )
-        except TooManyRestarts as exc:
-            slot.move(EXIT_FAILED)
-            slot.gave_up += 1
-            slot.last_exit = ExitInfo.from_exception(Reason.ESCALATED, self._now(), exc)
-            if self._hub.fatal is not None:
-                # A KeyboardInterrupt/SystemExit from a child outranks giving up.
-                raise self._hub.fatal from exc
-            raise
-        except BaseException:
-            slot.move(EXIT_STOPPED)
-            raise
-        else:
-            slot.move(EXIT_STOPPED)
-            slot.last_exit = ExitInfo(reason=Reason.NORMAL, time=self._now())
-        finally:
-            self._hub.bump()
-            if self._loopwatch is not None:
-                self._loopwatch.stop()
-            self._done.set()
-        if self._hub.fatal is not None:
-            raise self._hub.fatal
 
     # ---- inspection ----------------------------------------------------------
 
@@ -365,9 +211,9 @@ class Tree:
 
     def event_loop_health(self) -> EventLoopHealth:
         """Is the trio loop blocked right now, and how often and long was it."""
-        if self._loopwatch is None:
+        if self._top.loopwatch is None:
             return UNWATCHED
-        return self._loopwatch.health()
+        return self._top.loopwatch.health()
 
     def which_children(self, path: str) -> list[NodeSnapshot]:
         """The children of the supervisor at *path*, in start order."""
@@ -521,7 +367,7 @@ class Tree:
 
     async def wait_stopped(self) -> None:
         """Wait until the tree has stopped (by `stop`, auto_shutdown or giving up)."""
-        await self._done.wait()
+        await self._top.done.wait()
 
     # ---- addressing ----------------------------------------------------------
 
