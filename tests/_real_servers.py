@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -212,3 +213,56 @@ def postgres_server() -> Iterator[Postgres]:
         if proc is not None:
             stop(proc, 2)  # SIGINT: PostgreSQL's "fast" shutdown
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=0.5) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+@contextmanager
+def alertmanager_server(tmp: Path, config: Path) -> Iterator[str]:
+    """Debian's Alertmanager with *config*, clustering off; yields its base URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            program("prometheus-alertmanager", "prometheus-alertmanager"),
+            f"--config.file={config}",
+            f"--storage.path={tmp / 'alertmanager'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",  # no gossip port on every interface
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _http_ok(f"{url}/-/ready"), "Alertmanager ready")
+        yield url
+    finally:
+        stop(proc)
+
+
+@contextmanager
+def prometheus_server(tmp: Path, config: Path) -> Iterator[str]:
+    """Debian's Prometheus with *config* and a TSDB in *tmp*; yields its base URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            program("prometheus", "prometheus"),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _http_ok(f"{url}/-/ready"), "Prometheus ready")
+        yield url
+    finally:
+        stop(proc)
