@@ -233,24 +233,39 @@ class TestOwnClientRecipe:
         assert "WRONGPASS" in (state.last_error or "")
 
     async def test_a_held_psycopg_connection_as_a_check(self, pg: Postgres) -> None:
-        """The app's own blocking connection, pinged in a thread under a lock."""
+        """
+        The app's own blocking connection, pinged in a worker thread: passes; a
+        ping that outlives the check's timeout fails it, and the next waits for
+        that thread (one at a time on the one connection) instead of piling up.
+        """
         conn = await trio.to_thread.run_sync(
-            lambda: psycopg.connect(pg.dsn(), autocommit=True)
+            lambda: psycopg.connect(
+                pg.dsn(), autocommit=True, options="-c statement_timeout=1000"
+            )
         )
-        lock = trio.Lock()
+        one_at_a_time = trio.CapacityLimiter(1)
+        query = "SELECT 1"
 
         async def db_ping() -> None:
-            async with lock:  # one thread at a time on the one connection
-                await trio.to_thread.run_sync(lambda: conn.execute("SELECT 1"))
+            await trio.to_thread.run_sync(
+                lambda: conn.execute(query),
+                abandon_on_cancel=True,
+                limiter=one_at_a_time,
+            )
 
         try:
-            check = Check(name="db", fn=db_ping, interval=0.05)
+            check = Check(name="db", fn=db_ping, interval=0.05, timeout=0.3)
             spec = Supervisor(
                 name="app", children=[Child(name="w", target=trio.sleep_forever)]
             )
             async with open_tree(spec, checks=[check]) as tree:
                 state = tree.observer.checks()[0]
                 await eventually(lambda: state.consecutive_successes >= 2)
+                query = "SELECT pg_sleep(0.6)"  # past the check's timeout
+                await eventually(lambda: state.consecutive_failures >= 1)
+                query = "SELECT 1"
+                await eventually(lambda: state.consecutive_successes >= 1)
+                assert one_at_a_time.borrowed_tokens <= 1
         finally:
             conn.close()
 
