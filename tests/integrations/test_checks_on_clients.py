@@ -168,6 +168,34 @@ class TestPostgres:
         assert "password authentication failed" in said
         assert "not-the-pw-5521" not in said
 
+    async def test_in_a_tree_the_password_reaches_no_output(self, pg: Postgres) -> None:
+        """The failing check's error, /status (with the token) and the events: no secret."""
+        sent = "wrong-pg-pw-83d1"
+        check = Check(
+            name="db",
+            fn=checks.postgres(pg.dsn(sent), timeout=1),
+            interval=0.05,
+            timeout=3,
+            failure_threshold=1,
+        )
+        spec = Supervisor(
+            name="app", children=[Child(name="w", target=trio.sleep_forever)]
+        )
+        http = HttpOptions(bind="127.0.0.1:0", token="tok")
+        with structlog.testing.capture_logs() as logs:
+            async with open_tree(spec, http=http, checks=[check]) as tree:
+                state = tree.observer.checks()[0]
+                await eventually(lambda: state.consecutive_failures >= 2)
+                async with httpx.AsyncClient(
+                    base_url=f"http://{tree.http_addresses[0]}",
+                    headers={"authorization": "Bearer tok"},
+                ) as client:
+                    status = (await client.get("/status")).text
+
+        assert "password authentication failed" in status
+        for text in (status, repr(logs), state.last_error):
+            assert sent not in (text or "")
+
     async def test_the_thread_is_bounded_by_the_timeout(self, pg: Postgres) -> None:
         """A query slower than *timeout* is cancelled by the server's statement_timeout."""
         fn = checks.postgres(pg.dsn(), timeout=0.3, query="SELECT pg_sleep(5)")
