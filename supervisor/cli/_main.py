@@ -28,7 +28,8 @@ from .._bind import HttpOptions, ShowDetails, parse_bind
 from .._entry import run
 from .._errors import HttpBindError, SpecError, TooManyRestarts
 from .._runtime.tree import Tree
-from .._spec import DynamicSupervisor, Supervisor, SupervisorSpec, is_async_callable
+from .._spec import DynamicSupervisor, Supervisor, SupervisorSpec
+from .._validators import is_async_callable
 from .._version import DISTRIBUTION, __version__
 from ..integrations import consul
 from ._status import status
