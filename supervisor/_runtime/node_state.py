@@ -166,8 +166,9 @@ class NodeState:
             return expiry  # it beat since: check again when that beat expires
         inc.beat_timer = None
         slot.missed_heartbeats += 1
-        slot.log.warning(
+        self.log.warning(
             "child_hung",
+            path=slot.path,
             heartbeat_timeout=timeout,
             last_beat_age=now - expiry + timeout,
         )
@@ -206,7 +207,7 @@ class NodeState:
         done = inc.done = trio.Event()
         # Unstopped stays unstopped: past its bound already (watchdog).
         slot.move(STOP_REQUESTED)
-        slot.log.debug("child_stopping", shutdown=slot.spec.shutdown)
+        self.log.debug("child_stopping", path=slot.path, shutdown=slot.spec.shutdown)
         self.hub.bump()
         if inc.cancel_reason is None:
             slot.runner.stop(inc)
@@ -237,8 +238,9 @@ class NodeState:
         if slot.current is inc:
             inc.stop_timer = None
             slot.move(STOP_OVERDUE)
-            slot.log.error(
+            self.log.error(
                 "child_unstopped",
+                path=slot.path,
                 shutdown=slot.spec.shutdown,
                 reason=str(inc.cancel_reason),  # why it was cancelled
             )

@@ -171,7 +171,6 @@ class Slot:
     path: str
     # Position in start order; stops go in reverse of it.
     index: int
-    log: Any
     schedule: BackoffSchedule
     state: State = State.STOPPED
     # The running incarnation (from its launch to its exit); None between runs.
@@ -221,7 +220,7 @@ class Slot:
         problem = lifecycle.describe(self.state, event)
         if lifecycle.STRICT:
             raise lifecycle.LifecycleError(f"{self.path}: {problem}")
-        self.log.error("lifecycle_violation", problem=problem)
+        LOG.error("lifecycle_violation", path=self.path, problem=problem)
         return lifecycle.target(event)
 
     @property
@@ -295,7 +294,6 @@ def make_slot(
         spec=spec,
         path=path,
         index=index,
-        log=LOG.bind(path=path),
         schedule=BackoffSchedule(backoff),
     )
 
