@@ -28,6 +28,14 @@ EVENTS: dict[str, tuple[Level, str]] = {
         "error",
         "supervisor",
     ),  # a bookkeeping bug; the tree goes on
+    # an OS-process child (logger "supervisor", bound with the child's path)
+    "process_spawned": ("debug", "supervisor"),
+    "process_output": ("info", "supervisor"),
+    "process_exited": ("info", "supervisor"),
+    "process_killed": ("warning", "supervisor"),
+    "notify_ignored": ("warning", "supervisor"),
+    "notify_errno": ("warning", "supervisor"),
+    "notify_watchdog_trigger": ("warning", "supervisor"),
     # a supervisor's life
     "intensity_exceeded": ("error", "supervisor"),
     "supervisor_escalated": ("error", "supervisor"),

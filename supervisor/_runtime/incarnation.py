@@ -42,6 +42,7 @@ class Incarnation:
         "clock",
         "done",
         "error",
+        "handle",
         "next_start_at",
         "running",
         "scope",
@@ -78,6 +79,8 @@ class Incarnation:
         # The exception its cancellation stands for (`supervisor.testing.crash`):
         # unless it is being stopped, it ends as if it had raised it.
         self.error: Exception | None = None
+        # What its runner holds for this run (a `Process` child's process).
+        self.handle: object | None = None
         # Pending watchdog timers (their target is this incarnation).
         self.start_timer: Timer | None = None
         self.beat_timer: Timer | None = None

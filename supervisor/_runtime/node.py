@@ -559,6 +559,38 @@ class Node:
         if slot.waiters:
             slot.settle()
 
+    def extend_deadline(self, inc: Incarnation, at: float) -> None:
+        """*inc*'s pending start or stop deadline moves to *at* (EXTEND_TIMEOUT_USEC)."""
+        timer = inc.start_timer
+        if timer is not None and timer.alive:
+            self._watchdog.cancel(timer)
+            inc.start_timer = self._watchdog.call_at(at, self._start_overdue, inc)
+        timer = inc.stop_timer
+        if timer is not None and timer.alive:
+            then = timer.fn
+            self._watchdog.cancel(timer)
+            inc.stop_timer = self._watchdog.call_at(at, then, inc)
+
+    def heartbeat_timeout_changed(self, inc: Incarnation, timeout: float) -> None:
+        """*inc* asks for a new heartbeat timeout (WATCHDOG_USEC): it counts as a beat."""
+        slot = inc.slot
+        if slot.current is not inc:
+            return
+        slot.heartbeat_timeout = timeout
+        self.tree.bump()
+        if inc.running and not inc.stopping:
+            inc.at = self._beat_clock()
+            self._watchdog.cancel(inc.beat_timer)
+            inc.beat_timer = self._watchdog.call_at(
+                self._now() + timeout, self._beat_due, inc
+            )
+
+    def watchdog_triggered(self, inc: Incarnation) -> None:
+        """*inc* asks to be restarted (WATCHDOG=trigger): handled as a missed heartbeat."""
+        if inc.slot.current is inc and not inc.stopping and inc.cancel_reason is None:
+            inc.slot.missed_heartbeats += 1
+            self._cancel_overdue(inc, Reason.HEARTBEAT_TIMEOUT)
+
     # ---- watchdog timers (called by the tree's watchdog task) ----------------
 
     def _start_overdue(self, inc: Incarnation, now: float) -> None:
@@ -598,7 +630,9 @@ class Node:
         inc.cancel(reason)
         inc.slot.move(CANCEL_OVERDUE)
         self.tree.bump()
-        self._bound_stop(inc, self._stop_overdue)
+        # Through the runner's kill once the bound is over (a process gets
+        # SIGKILL; a task, already cancelled, is reported unstopped at once).
+        self._bound_stop(inc, self._stop_bound_over)
 
     def on_exit(self, inc: Incarnation, exit_info: ExitInfo | None) -> None:
         """*inc* ended: ask the policy, then apply its decision."""

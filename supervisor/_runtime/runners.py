@@ -13,7 +13,7 @@ shutdown)``, wait *shutdown* seconds, then ``exit(Child, kill)``):
   ``inc.scope``, and tell *node* when it counts as started;
 * ``stop(inc)``: ask it to end (a graceful request if it takes one, else a
   cancellation); its supervisor bounds the wait by the child's *shutdown*;
-* ``kill(inc)``: the bound passed: end it harder. Returns whether it did (the
+* ``kill(inc)``: the bound passed: end it harder (a process: SIGKILL to its group). Returns whether it did (the
   supervisor then waits one more bound before reporting it ``unstopped``).
   A trio task has nothing harder than a cancellation: trio cannot abandon a
   task, so past the cancellation ``kill`` is a no-op that says so.
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 import attrs
 
 from .._policy.states import Reason
+from .._process_spec import Process
 from .._spec import (
     AutoShutdown,
     Child,
@@ -36,6 +37,7 @@ from .._spec import (
     Supervisor,
     SupervisorSpec,
 )
+from .process_runner import PROCESS
 
 if TYPE_CHECKING:
     from .incarnation import Incarnation
@@ -124,6 +126,10 @@ def _task(spec: Child) -> Traits:
     )
 
 
+def _process(spec: Process) -> Traits:
+    return Traits("process", PROCESS, heartbeat_timeout=spec.heartbeat_timeout)
+
+
 def _supervisor(spec: Supervisor) -> Traits:
     return Traits(
         "supervisor",
@@ -148,6 +154,7 @@ def _dynamic(spec: DynamicSupervisor) -> Traits:
 #: Spec type -> its traits (runner, snapshot kind, ...). The one dispatch on kinds.
 KINDS: Final[dict[type[Any], Callable[[Any], Traits]]] = {
     Child: _task,
+    Process: _process,
     Supervisor: _supervisor,
     DynamicSupervisor: _dynamic,
 }

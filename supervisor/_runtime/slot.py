@@ -25,6 +25,7 @@ from .runners import Runner, Traits, traits
 
 if TYPE_CHECKING:
     from .node import Node
+    from .process import ProcessRecord
 
 LOG = get_logger("supervisor")
 
@@ -69,6 +70,9 @@ class Slot:
     gave_up: int = 0
     # Incarnations cancelled for a missed heartbeat; only grows.
     missed_heartbeats: int = 0
+    # A `Process` child's pid, exit, output lines and notify state, kept
+    # across its incarnations (its runner keeps it); None for other kinds.
+    process: ProcessRecord | None = None
     # What its kind of spec says (`_runners.KINDS`), read once; the runner, and
     # Child(graceful_stop=True) and Child.heartbeat_timeout, on every launch.
     traits: Traits = attrs.field(init=False)
@@ -155,6 +159,7 @@ class Slot:
             intensity_exceeded=self.gave_up,
             strategy=strategy,
             children=children,
+            process=None if self.process is None else self.process.snapshot(),
         )
 
 

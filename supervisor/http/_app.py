@@ -603,6 +603,11 @@ def _redact(node: dict[str, Any]) -> None:
     if last is not None:
         last["exc_message"] = None
         last["traceback"] = []
+    process = node.get("process")
+    if process is not None:
+        process[
+            "output"
+        ] = []  # a program's output is as private as an exception's text
     for child in node["children"]:
         _redact(child)
 
