@@ -1,7 +1,7 @@
 """
 A child speaking systemd's notify protocol, for the tests: each argument is a
 datagram to send to $NOTIFY_SOCKET (``\\n`` separates assignments), or
-``sleep:S``, or ``exit:N``; after the last one it sleeps until stopped.
+``sleep:S``, ``exit:N``, or ``echo:TEXT`` (printed only); after the last one it sleeps until stopped.
 """
 
 import os
@@ -18,11 +18,14 @@ def send(text: str) -> None:
         sock.sendto(text.replace("\\n", "\n").encode(), address)
 
 
-for step in sys.argv[1:]:
+for arg in sys.argv[1:]:
+    step = arg
     if step.startswith("sleep:"):
         time.sleep(float(step[6:]))
     elif step.startswith("exit:"):
         sys.exit(int(step[5:]))
+    elif step.startswith("echo:"):
+        step = arg[5:]  # only printed
     else:
         send(step)
     print(step, flush=True)

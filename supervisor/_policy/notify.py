@@ -148,19 +148,26 @@ _KEYS = frozenset(_READERS)
 
 
 def sender_allowed(
-    sender_pid: int | None, child_pid: int, ancestry: Sequence[int]
+    sender_pid: int | None,
+    child_pid: int,
+    *,
+    session: int | None = None,
+    ancestry: Sequence[int] = (),
 ) -> bool:
     """
     May a datagram from *sender_pid* speak for the child *child_pid*?
 
     Only the child itself or one of its descendants may (systemd's
-    ``NotifyAccess=all`` within the service's control group). *ancestry* is
-    the chain of the sender's parents, nearest first, as the runtime read it;
-    a sender without credentials is refused.
+    ``NotifyAccess=all`` within the service's control group). The child
+    leads a session of its own, so a sender in *session* ``child_pid`` is
+    one; so is a sender with *child_pid* in its *ancestry* (its parents,
+    nearest first: a descendant that left the session). The runtime reads
+    both; a sender without credentials, or gone before it could be read, is
+    refused.
     """
     if sender_pid is None or sender_pid <= 0:
         return False
-    return sender_pid == child_pid or child_pid in ancestry
+    return child_pid in (sender_pid, session) or child_pid in ancestry
 
 
 def encode_notification(**fields: str) -> bytes:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import trio
 
-from .._policy.notify import MAX_DATAGRAM
+from .._policy.notify import MAX_DATAGRAM, sender_allowed
 
 _CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
 _MAX_FDS = 253  # SCM_MAX_FD: the kernel passes no more in one message
@@ -53,35 +53,58 @@ class NotifySocket:
     def close(self) -> None:
         self._sock.close()
 
-    async def receive(self) -> tuple[bytes, int | None]:
-        """The next datagram and its sender's PID (None without credentials)."""
+    async def receive(self, child_pid: int) -> tuple[bytes, bool]:
+        """
+        The next datagram, and whether its sender may speak for *child_pid*
+        (`sender_allowed`). The sender is looked at before the descriptors it
+        passed are closed: ``systemd-notify`` exits as soon as they are.
+        """
         data, ancdata, flags, _ = await self._sock.recvmsg(
             MAX_DATAGRAM + 1,
             socket.CMSG_SPACE(_CREDENTIALS.size)
             + socket.CMSG_SPACE(_MAX_FDS * array.array("i").itemsize),
             socket.MSG_CMSG_CLOEXEC,
         )
-        pid = self._read_ancillary(ancdata)
+        fds, pid = _read_ancillary(ancdata)
+        try:
+            allowed = pid == child_pid or _descends(pid, child_pid)
+        finally:
+            for fd in fds:
+                os.close(fd)  # a BARRIER=1's pipe: its sender waits for this
+                self.closed_fds += 1
         if flags & socket.MSG_TRUNC:
-            data = data.ljust(
-                MAX_DATAGRAM + 1, b"\0"
-            )  # too long: the parser refuses it
-        return data, pid
+            data = data.ljust(MAX_DATAGRAM + 1, b"\0")  # too long: refused
+        return data, allowed
 
-    def _read_ancillary(self, ancdata: Sequence[tuple[int, int, bytes]]) -> int | None:
-        pid = None
-        for level, kind, payload in ancdata:
-            if level != socket.SOL_SOCKET:
-                continue
-            if kind == socket.SCM_RIGHTS:
-                fds = array.array("i")
-                fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
-                for fd in fds:
-                    os.close(fd)  # a BARRIER=1's pipe: its sender waits for this
-                    self.closed_fds += 1
-            elif kind == socket.SCM_CREDENTIALS and len(payload) >= _CREDENTIALS.size:
-                pid = _CREDENTIALS.unpack_from(payload)[0]
-        return pid
+
+def _read_ancillary(
+    ancdata: Sequence[tuple[int, int, bytes]],
+) -> tuple[list[int], int | None]:
+    """The descriptors passed with a datagram, and its sender's PID."""
+    fds: list[int] = []
+    pid = None
+    for level, kind, payload in ancdata:
+        if level != socket.SOL_SOCKET:
+            continue
+        if kind == socket.SCM_RIGHTS:
+            passed = array.array("i")
+            passed.frombytes(payload[: len(payload) - len(payload) % passed.itemsize])
+            fds.extend(passed)
+        elif kind == socket.SCM_CREDENTIALS and len(payload) >= _CREDENTIALS.size:
+            pid = _CREDENTIALS.unpack_from(payload)[0]
+    return fds, pid
+
+
+def _descends(pid: int | None, child_pid: int) -> bool:
+    if pid is None or pid <= 0:
+        return False
+    try:
+        session: int | None = os.getsid(pid)
+    except OSError:
+        session = None  # gone already
+    if session == child_pid:
+        return True  # one system call: the common case, a process of its session
+    return sender_allowed(pid, child_pid, session=session, ancestry=ancestry(pid))
 
 
 def ancestry(pid: int, limit: int = 64) -> tuple[int, ...]:

@@ -333,18 +333,23 @@ def group_alive(pgid: int) -> bool:
         return True
     import psutil  # noqa: PLC0415 - lazily: only a group that outlived its leader needs it
 
-    for process in psutil.process_iter(["status"]):
+    # getpgid is one system call per PID; a process is only read for members.
+    for pid in psutil.pids():
         try:
-            if os.getpgid(process.pid) == pgid and (
-                process.info["status"] != psutil.STATUS_ZOMBIE
-            ):
+            if os.getpgid(pid) != pgid:
+                continue
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
                 return True
-        except (ProcessLookupError, psutil.Error):
-            continue
+        except (OSError, psutil.Error):
+            continue  # it exited meanwhile
     return False
 
 
 async def spawn(spec: Process, notify: NotifySocket | None) -> trio.Process:
+    # Imported here, before any stop needs it (`group_alive`): its first import
+    # costs tens of milliseconds, which a stop bound should not pay.
+    import psutil  # noqa: F401, PLC0415
+
     return await trio.lowlevel.open_process(
         child_argv(spec),
         stdin=subprocess.DEVNULL,

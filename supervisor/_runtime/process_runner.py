@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .._policy.notify import Notification, parse_notification, sender_allowed
+from .._policy.notify import Notification, parse_notification
 from .._policy.states import Reason
-from .notify_socket import NotifySocket, ancestry
+from .notify_socket import NotifySocket
 from .process import DRAIN_GRACE, ProcessFailed, ProcessHandle, ProcessRecord, spawn
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class ProcessRunner:
                 # only once no process of its group is left.
                 with trio.CancelScope(shield=True):
                     await handle.finish()
-                    with trio.move_on_after(DRAIN_GRACE):
+                    with trio.move_on_after(min(DRAIN_GRACE, handle.spec.shutdown / 2)):
                         await handle.pipes_closed.wait()
                 handle.end_io()
 
@@ -87,9 +87,12 @@ class ProcessRunner:
 
     def kill(self, inc: Any) -> bool:
         handle = inc.handle
-        if isinstance(handle, ProcessHandle) and handle.proc.returncode is None:
-            return handle.kill()
-        return False
+        if not isinstance(handle, ProcessHandle):
+            return False  # not spawned yet: nothing harder than the cancellation
+        # Also when its own bound killed it a moment ago, or only its group is
+        # left: SIGKILL ends it within one more bound.
+        handle.kill()
+        return True
 
     # ---- the notify protocol -------------------------------------------------
 
@@ -98,11 +101,9 @@ class ProcessRunner:
     ) -> None:
         pid = handle.proc.pid
         while True:
-            data, sender = await notify.receive()
+            data, allowed = await notify.receive(pid)
             now = trio.current_time()
-            if sender != pid and not sender_allowed(
-                sender, pid, () if sender is None else ancestry(sender)
-            ):
+            if not allowed:
                 handle.ignored(now, "sender is not the process or a descendant")
                 continue
             message = parse_notification(data)

@@ -93,21 +93,26 @@ def test_says_nothing(data: bytes, says_nothing: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    ("sender", "child", "ancestry", "allowed"),
+    ("sender", "child", "session", "ancestry", "allowed"),
     [
-        (100, 100, (), True),  # the child itself
-        (101, 100, (100, 1), True),  # its child
-        (102, 100, (101, 100, 1), True),  # a grandchild
-        (200, 100, (1,), False),  # a stranger
-        (200, 100, (), False),  # a stranger whose parents are unknown (it exited)
-        (None, 100, (), False),  # no credentials
-        (0, 100, (), False),
+        (100, 100, None, (), True),  # the child itself
+        (101, 100, 100, (), True),  # in the child's session
+        (101, 100, None, (100, 1), True),  # its child, which left the session
+        (102, 100, 102, (101, 100, 1), True),  # a grandchild, the same
+        (200, 100, 1, (1,), False),  # a stranger
+        (200, 100, None, (), False),  # a sender gone before it could be read
+        (None, 100, 100, (100,), False),  # no credentials
+        (0, 100, 100, (), False),
     ],
 )
 def test_sender_allowed(
-    sender: int | None, child: int, ancestry: tuple[int, ...], allowed: bool
+    sender: int | None,
+    child: int,
+    session: int | None,
+    ancestry: tuple[int, ...],
+    allowed: bool,
 ) -> None:
-    assert allowed == sender_allowed(sender, child, ancestry)
+    assert allowed == sender_allowed(sender, child, session=session, ancestry=ancestry)
 
 
 def test_encode_round_trips() -> None:
