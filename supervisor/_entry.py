@@ -21,15 +21,22 @@ from ._runtime.tree import Tree
 from ._spec import SupervisorSpec
 from .http._app import HealthApp
 from .http._server import HttpServer
+from .integrations.systemd import SystemdNotifier
 
 
 def services(options: TreeOptions) -> list[Service[Tree]]:
-    """The services *options* ask for: the HTTP server first, then the checks."""
+    """
+    The services *options* ask for: the HTTP server first, then the checks;
+    and the systemd notifier when the tree runs under systemd (NOTIFY_SOCKET).
+    """
     found: list[Service[Tree]] = []
     if options.http is not None:
         found.append(HttpServer(options.http))
     if options.checks:
         found.append(CheckRunners(options.checks))
+    notifier = SystemdNotifier.from_environment()  # None unless run by systemd
+    if notifier is not None:
+        found.append(notifier)
     return found
 
 

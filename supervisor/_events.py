@@ -54,6 +54,8 @@ EVENTS: dict[str, tuple[Level, str]] = {
     "http_serving": ("info", "supervisor.http"),
     "http_control": ("info", "supervisor.http"),
     "http_unauthorized": ("warning", "supervisor.http"),
+    # the tree under systemd
+    "systemd_notify_failed": ("warning", "supervisor.systemd"),
     # the CLI
     "stop_requested": ("warning", "supervisor.cli"),
     "forced_exit": ("error", "supervisor.cli"),
