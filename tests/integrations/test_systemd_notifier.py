@@ -5,6 +5,7 @@ owns (as systemd's would be). Real clock, generous bounds.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import socket
 from collections.abc import AsyncIterator
@@ -75,7 +76,7 @@ async def test_ready_status_watchdog_and_stopping(
     first = got[0][1]
     assert first == {"READY": "1", "STATUS": "1/1 children running"}
     beats = [at for at, f in got if f == {"WATCHDOG": "1"}]
-    gaps = [b - a for a, b in zip(beats, beats[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(beats)]
     assert all(0.05 < gap < 1.0 for gap in gaps)
     assert got[-1][1] == {"STOPPING": "1", "STATUS": "stopping"}
 
@@ -88,9 +89,8 @@ async def test_status_follows_the_tree(manager: trio.socket.SocketType) -> None:
         async with open_tree(spec) as t:
             await t.start_child("root", Child(name="b", target=_forever))
             with trio.fail_after(5):
-                while not any(
-                    f.get("STATUS") == "2/2 children running" for _, f in got
-                ):  # noqa: ASYNC110
+                want = "2/2 children running"
+                while not any(f.get("STATUS") == want for _, f in got):  # noqa: ASYNC110
                     await trio.sleep(0.01)
         nursery.cancel_scope.cancel()
 
