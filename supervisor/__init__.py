@@ -23,6 +23,7 @@ from ._process_spec import Process
 from ._runtime.context import stop_requested
 from ._runtime.heartbeat import heartbeat
 from ._runtime.process import ProcessFailed
+from ._runtime.process_facts import ProcessOverMemory
 from ._runtime.tree import ChildCounts, Tree
 from ._snapshot import (
     EventLoopHealth,
@@ -70,6 +71,7 @@ __all__ = [
     "NotSupported",
     "Process",
     "ProcessFailed",
+    "ProcessOverMemory",
     "ProcessSnapshot",
     "Reason",
     "Restart",

@@ -33,6 +33,7 @@ EVENTS: dict[str, tuple[Level, str]] = {
     "process_output": ("info", "supervisor"),
     "process_exited": ("info", "supervisor"),
     "process_killed": ("warning", "supervisor"),
+    "process_over_memory": ("warning", "supervisor"),
     "notify_ignored": ("warning", "supervisor"),
     "notify_errno": ("warning", "supervisor"),
     "notify_watchdog_trigger": ("warning", "supervisor"),

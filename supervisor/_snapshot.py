@@ -128,6 +128,8 @@ class ProcessSnapshot:
     cpu_seconds: float | None = None  # user + system, the same processes
     open_files: float | None = None  # open descriptors, the same processes
     processes: float | None = None  # how many processes that is
+    exits: tuple[tuple[str, int], ...] = ()  # how its processes ended, counted
+    kills: int = 0  # stops that came to SIGKILL
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -145,6 +147,8 @@ class ProcessSnapshot:
             "cpu_seconds": self.cpu_seconds,
             "open_files": self.open_files,
             "processes": self.processes,
+            "exits": dict(self.exits),
+            "kills": self.kills,
         }
 
 

@@ -118,6 +118,10 @@ class ProcessRecord:
         self.notifications = 0
         self.ignored = 0
         self.resources: Mapping[str, float] = {}
+        # How its processes ended ("exit_code=3": count), and stops that came
+        # to SIGKILL, over all incarnations: for metrics.
+        self.exits: dict[str, int] = {}
+        self.kills = 0
 
     def begin(self, pid: int) -> None:
         """A new incarnation runs as *pid*; its output lines are kept (why it died before)."""
@@ -144,6 +148,8 @@ class ProcessRecord:
             cpu_seconds=self.resources.get("cpu_seconds"),
             open_files=self.resources.get("open_files"),
             processes=self.resources.get("processes"),
+            exits=tuple(sorted(self.exits.items())),
+            kills=self.kills,
         )
 
 
@@ -216,6 +222,7 @@ class ProcessHandle:
         if self.signal_group(signal.SIGKILL):
             if not self.killed:
                 self.killed = self.record.killed = True
+                self.record.kills += 1
                 self.slot.log.warning(
                     "process_killed", pid=self.pgid, shutdown=self.spec.shutdown
                 )
@@ -236,6 +243,8 @@ class ProcessHandle:
                 await proc.wait()
         assert proc.returncode is not None
         exit = self.record.exit = describe_exit(proc.returncode)
+        exits = self.record.exits
+        exits[str(exit)] = exits.get(str(exit), 0) + 1
         self.slot.log.info("process_exited", pid=proc.pid, exit=str(exit))
         await self._clear_group()
 

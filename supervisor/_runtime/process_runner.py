@@ -15,6 +15,7 @@ from .._policy.notify import Notification, parse_notification
 from .._policy.states import Reason
 from .notify_socket import NotifySocket
 from .process import DRAIN_GRACE, ProcessFailed, ProcessHandle, ProcessRecord, spawn
+from .process_facts import watch
 
 if TYPE_CHECKING:
     from .._process_spec import Process
@@ -59,6 +60,7 @@ class ProcessRunner:
             # with SIGPIPE. They end once its group is gone.
             io.start_soon(handle.shielded, handle.pump, proc.stdout, "stdout")
             io.start_soon(handle.shielded, handle.pump, proc.stderr, "stderr")
+            io.start_soon(watch, inc, handle)
             try:
                 if notify is None:
                     node.on_started(inc)
@@ -78,6 +80,7 @@ class ProcessRunner:
                     with trio.move_on_after(min(DRAIN_GRACE, handle.spec.shutdown / 2)):
                         await handle.pipes_closed.wait()
                 handle.end_io()
+                io.cancel_scope.cancel()  # the resource sampler
 
     def stop(self, inc: Any) -> None:
         handle = inc.handle
