@@ -64,6 +64,9 @@ async def watch(inc: Any, handle: ProcessHandle) -> None:
     """Sample *handle*'s processes into its record; over ``max_rss``, crash it."""
     limit = handle.spec.max_rss
     while True:
+        # First after one period: a process that exits at once (a crash loop)
+        # costs no scan of the process table.
+        await trio.sleep(SAMPLE_EVERY)
         facts = sample(handle.proc.pid)
         if facts is not None:
             handle.record.resources = facts
@@ -75,4 +78,3 @@ async def watch(inc: Any, handle: ProcessHandle) -> None:
                 inc.error = ProcessOverMemory(handle.slot.path, rss, limit)
                 inc.cancel(Reason.CRASH)
                 return
-        await trio.sleep(SAMPLE_EVERY)
