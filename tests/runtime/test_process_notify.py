@@ -222,3 +222,19 @@ async def test_the_real_systemd_notify_with_its_barrier() -> None:
     assert p.process.ignored_notifications == 0
     assert p.process.notifications >= 3
     assert p.restarts == 0
+
+
+async def test_extend_timeout_usec_extends_the_stop_deadline() -> None:
+    notify = " ".join(notify_argv())
+    script = (
+        f'trap "{notify} EXTEND_TIMEOUT_USEC=4000000 exit:0; sleep 1.5; echo done; exit 0" TERM; '
+        f"{notify} READY=1 exit:0; while :; do sleep 0.1; done"
+    )
+    spec = tree(Process(name="p", argv=["sh", "-c", script], notify=True, shutdown=0.5))
+    async with open_tree(spec) as t:
+        pass
+    p = node(t)
+
+    assert "done" in lines(t)
+    assert not p.process.killed
+    assert p.process.exit == "exit_code=0"
