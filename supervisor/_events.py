@@ -35,6 +35,7 @@ EVENTS: dict[str, tuple[Level, str]] = {
     "process_killed": ("warning", "supervisor"),
     "process_over_memory": ("warning", "supervisor"),
     "notify_ignored": ("warning", "supervisor"),
+    "orphans_reaped": ("debug", "supervisor"),
     "notify_errno": ("warning", "supervisor"),
     "notify_watchdog_trigger": ("warning", "supervisor"),
     # a supervisor's life
