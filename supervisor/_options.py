@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
@@ -19,9 +19,9 @@ from ._checks import Check
 from ._errors import SpecError
 from ._safe import safe_repr
 
-if TYPE_CHECKING:
-    from ._runtime.tree import Tree
-
+# The hooks are called with the `Tree`; typed loosely here, since the spec
+# layer does not import the runtime (`run` and `open_tree` type them exactly).
+Hook = Callable[[Any], object]
 # A loop stuck for a second is clearly wrong; much less would also flag the
 # garbage collector's pauses in large trees (about 140 ms at 10,000 tasks).
 DEFAULT_LOOP_BLOCK_THRESHOLD = 1.0
@@ -104,7 +104,5 @@ class TreeOptions:
     )
     http: HttpOptions | None = attrs.field(default=None, converter=_http)
     checks: tuple[Check, ...] = attrs.field(default=(), converter=_checks)
-    opened: Callable[[Tree], object] | None = attrs.field(default=None, validator=_hook)
-    started: Callable[[Tree], object] | None = attrs.field(
-        default=None, validator=_hook
-    )
+    opened: Hook | None = attrs.field(default=None, validator=_hook)
+    started: Hook | None = attrs.field(default=None, validator=_hook)

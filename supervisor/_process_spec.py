@@ -18,16 +18,14 @@ import attrs
 from ._errors import SpecError
 from ._policy.process import MAX_LINE
 from ._safe import safe_repr
-from ._spec import (
-    LeafSpec,
-    Restart,
-    _check_bool,
-    _check_enum,
-    _check_name,
-    _check_restart_significance,
-    _integer,
-    _path,
-    _positive,
+from ._spec import LeafSpec, Restart, _check_restart_significance
+from ._validators import (
+    check_bool,
+    check_enum,
+    check_name,
+    integer,
+    positive,
+    spec_path,
 )
 
 _VALID_SIGNALS = frozenset(signal.valid_signals())
@@ -41,7 +39,7 @@ def _argv_tuple(value: Any) -> Any:
 def _check_argv(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, tuple) or not value:
         raise SpecError(
-            _path(instance),
+            spec_path(instance),
             attribute.name,
             "must be a non-empty list or tuple of strings (the program, then its "
             f"arguments), got {type(value).__name__}",
@@ -50,12 +48,14 @@ def _check_argv(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> N
         if not isinstance(item, str) or "\0" in item:
             # Arguments may hold secrets: named by position and type only.
             raise SpecError(
-                _path(instance),
+                spec_path(instance),
                 attribute.name,
                 f"[{index}] must be a string without NUL bytes, got {type(item).__name__}",
             )
     if not value[0]:
-        raise SpecError(_path(instance), attribute.name, "[0] (the program) is empty")
+        raise SpecError(
+            spec_path(instance), attribute.name, "[0] (the program) is empty"
+        )
 
 
 def _check_env(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -63,21 +63,21 @@ def _check_env(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> No
         return
     if not isinstance(value, Mapping):
         raise SpecError(
-            _path(instance),
+            spec_path(instance),
             attribute.name,
             f"must be a mapping of str to str, or None, got {type(value).__name__}",
         )
     for key, item in value.items():
         if not isinstance(key, str) or not key or "=" in key or "\0" in key:
             raise SpecError(
-                _path(instance),
+                spec_path(instance),
                 attribute.name,
                 f"has a key that is not a variable name: {safe_repr(key, 40)}",
             )
         if not isinstance(item, str) or "\0" in item:
             # Values are where secrets go: only the key is named.
             raise SpecError(
-                _path(instance),
+                spec_path(instance),
                 attribute.name,
                 f"[{key!r}] must be a string without NUL bytes, got {type(item).__name__}",
             )
@@ -92,13 +92,13 @@ def _check_cwd(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> No
         return
     if not isinstance(value, str | os.PathLike):
         raise SpecError(
-            _path(instance),
+            spec_path(instance),
             attribute.name,
             f"must be a path or None, got {safe_repr(value)}",
         )
     if not os.path.isdir(value):
         raise SpecError(
-            _path(instance),
+            spec_path(instance),
             attribute.name,
             f"must be an existing directory, got {safe_repr(os.fspath(value))}",
         )
@@ -107,13 +107,13 @@ def _check_cwd(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> No
 def _check_signal(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise SpecError(
-            _path(instance),
+            spec_path(instance),
             attribute.name,
             f"must be a signal (signal.SIGTERM), got {safe_repr(value)}",
         )
     if value not in _VALID_SIGNALS or value in (signal.SIGKILL, signal.SIGSTOP):
         raise SpecError(
-            _path(instance),
+            spec_path(instance),
             attribute.name,
             f"must be a signal a program can handle, got {safe_repr(value)}"
             " (SIGKILL comes by itself once shutdown is over)",
@@ -163,30 +163,30 @@ class Process(LeafSpec):
     process and its descendants goes over it (read with psutil).
     """
 
-    name: str = attrs.field(validator=_check_name)
+    name: str = attrs.field(validator=check_name)
     argv: tuple[str, ...] = attrs.field(converter=_argv_tuple, validator=_check_argv)
     env: Mapping[str, str] | None = attrs.field(
         default=None, converter=_frozen_env, validator=_check_env
     )
     cwd: str | os.PathLike[str] | None = attrs.field(default=None, validator=_check_cwd)
     restart: Restart = attrs.field(
-        default=Restart.PERMANENT, validator=_check_enum(Restart)
+        default=Restart.PERMANENT, validator=check_enum(Restart)
     )
-    shutdown: float = attrs.field(default=5.0, validator=_positive())
-    start_timeout: float = attrs.field(default=30.0, validator=_positive())
+    shutdown: float = attrs.field(default=5.0, validator=positive())
+    start_timeout: float = attrs.field(default=30.0, validator=positive())
     stop_signal: signal.Signals = attrs.field(
         default=signal.SIGTERM, converter=_signal, validator=_check_signal
     )
     heartbeat_timeout: float | None = attrs.field(
-        default=None, validator=_positive(optional=True)
+        default=None, validator=positive(optional=True)
     )
-    notify: bool = attrs.field(default=False, validator=_check_bool)
-    significant: bool = attrs.field(default=False, validator=_check_bool)
+    notify: bool = attrs.field(default=False, validator=check_bool)
+    significant: bool = attrs.field(default=False, validator=check_bool)
     max_rss: int | None = attrs.field(
-        default=None, validator=_integer(minimum=1, optional=True)
+        default=None, validator=integer(minimum=1, optional=True)
     )
-    max_line: int = attrs.field(default=MAX_LINE, validator=_integer(minimum=16))
-    keep_lines: int = attrs.field(default=20, validator=_integer(minimum=0))
+    max_line: int = attrs.field(default=MAX_LINE, validator=integer(minimum=16))
+    keep_lines: int = attrs.field(default=20, validator=integer(minimum=0))
     depth: int = attrs.field(init=False, default=1, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:

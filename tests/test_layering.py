@@ -10,10 +10,7 @@ The layers, checked over the whole import closure (not only direct imports).
   imported already when it runs).
 
 Read statically with `ast`, so the check sees every import a module could make,
-also the lazy ones inside functions. What the package does today against the
-target layout is listed in the KNOWN_* sets below: a ratchet. A new violation
-fails; fixing one also fails until its line is deleted here, so the lists only
-shrink (the architecture issue empties them).
+also the lazy ones inside functions.
 """
 
 from __future__ import annotations
@@ -58,6 +55,7 @@ SURFACE_MODULES = {
 # Pure layers besides the policy package: specs, errors, values.
 PURE_MODULES = {
     "supervisor._spec",
+    "supervisor._validators",
     "supervisor._options",
     "supervisor._bind",
     "supervisor._checks",
@@ -71,10 +69,6 @@ PURE_MODULES = {
 def _core_roots(graph: dict[str, set[str]]) -> set[str]:
     """The runtime: every module of the runtime package."""
     return {m for m in graph if m.startswith("supervisor._runtime")}
-
-
-# Today's departures from the target layout (issue 10 removes them).
-KNOWN_CORE_TO_SURFACE: set[tuple[str, str]] = set()
 
 
 def _module_name(path: Path) -> str:
@@ -232,7 +226,7 @@ def test_spec_and_policy_reach_no_io_library_through_any_chain() -> None:
     assert set() == reached
 
 
-def test_the_core_reaches_no_surface_but_the_known_ones() -> None:
+def test_the_core_reaches_no_surface() -> None:
     graph = _graph()
     reached = {
         (root, target)
@@ -242,28 +236,12 @@ def test_the_core_reaches_no_surface_but_the_known_ones() -> None:
         or any(target == s or target.startswith(s + ".") for s in SURFACE_MODULES)
     }
 
-    assert KNOWN_CORE_TO_SURFACE == reached
+    assert set() == reached
 
 
-# The one cycle today, made by imports for type checking only.
-KNOWN_CYCLES = {
-    frozenset(
-        {
-            "supervisor._runtime.heartbeat",
-            "supervisor._runtime.incarnation",  # an incarnation knows its slot, and back
-            "supervisor._runtime.slot",
-            "supervisor._runtime.node",
-            "supervisor._runtime.runners",  # a runner tells its node a child started
-            "supervisor._runtime.tree",
-            "supervisor._options",  # the opened/started hooks are typed with the Tree
-        }
-    )
-}
-
-
-def test_no_import_cycle_but_the_known_one() -> None:
+def test_no_import_cycle_not_even_for_type_checking() -> None:
     assert set() == _cycles(_graph())
-    assert KNOWN_CYCLES == _cycles(_graph(typing=True))
+    assert set() == _cycles(_graph(typing=True))
 
 
 def test_the_policy_tests_run_without_trio() -> None:

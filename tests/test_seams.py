@@ -28,7 +28,7 @@ ALLOWED_PRIVATE_IMPORTS = {
     "cli/_main.py": {
         ("_bind", "parse_bind"),  # --http is validated as HttpOptions would
         ("_spec", "SupervisorSpec"),  # a type alias
-        ("_spec", "is_async_callable"),
+        ("_validators", "is_async_callable"),
         ("_status", "status"),  # its own package
         ("_version", "DISTRIBUTION"),
         ("_version", "__version__"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import trio
 
 from .._errors import NotInChild, NotSupported
-from .incarnation import CURRENT
+from .slot import CURRENT
 
 
 def stop_requested() -> trio.Event:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import trio
 
 from .._errors import NotInChild
-from .incarnation import CURRENT
+from .slot import CURRENT
 
 _current = CURRENT.get
 

@@ -72,6 +72,7 @@ class TreeObserver:
         facts: Callable[[_health.ChildWalk], _health.TreeFacts],
         shutting_down: Callable[[], bool],
         wait_change: Callable[[], Awaitable[None]],
+        bump: Callable[[], None] = lambda: None,
         checks: Sequence[CheckState] = (),
     ) -> None:
         self._version = version
@@ -80,6 +81,7 @@ class TreeObserver:
         self._facts = facts
         self._shutting_down = shutting_down
         self._wait_change = wait_change
+        self._bump = bump
         self._checks = list(checks)
         self._cache: CachedSnapshot | None = None
         self._walk: _Walk | None = None
@@ -93,6 +95,14 @@ class TreeObserver:
     def shutting_down(self) -> bool:
         """The tree is stopping (readiness fails from the first moment)."""
         return self._shutting_down()
+
+    def invalidate(self) -> None:
+        """
+        Something the verdicts or documents read changed outside the children
+        (a check's result, a service's status): the tree's version moves, so
+        cached documents are rebuilt and `changed` waiters wake.
+        """
+        self._bump()
 
     def checks(self) -> Sequence[CheckState]:
         """The cached results of the tree's checks, updated by their runners."""

@@ -92,7 +92,7 @@ class _Inc(Protocol):
 class _Node(Protocol):
     """What the runner tells its `Node`."""
 
-    tree: Any
+    hub: Any  # its bump() invalidates snapshots
 
     def calling(self, inc: Any, start_timeout: float | None) -> None: ...
     def on_started(self, inc: Any) -> None: ...

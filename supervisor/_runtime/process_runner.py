@@ -27,7 +27,11 @@ _SHUTDOWN = Reason.SHUTDOWN
 class ProcessRunner:
     """A `Process`: an OS process per incarnation (see `supervisor._runtime.process`)."""
 
-    async def run(self, node: _Node, inc: _Inc, spec: Process) -> None:
+    async def run(self, node: Any, inc: Any, spec: Process) -> None:
+        # Typed by what this runner needs of them (more than `Runner` says).
+        await self._run(node, inc, spec)
+
+    async def _run(self, node: _Node, inc: _Inc, spec: Process) -> None:
         slot = inc.slot
         if slot.process is None:
             slot.process = ProcessRecord(spec.keep_lines)
@@ -133,7 +137,7 @@ class ProcessRunner:
             inc.at = inc.clock()  # what heartbeat() stores
         if message.status is not None and message.status != record.status:
             record.status = message.status
-            node.tree.bump()
+            node.hub.bump()
         if message.extend_timeout_usec is not None:
             handle.extend(now, message.extend_timeout_usec / 1e6, node, inc)
         if message.watchdog_usec is not None:
@@ -143,7 +147,7 @@ class ProcessRunner:
             log.warning("notify_errno", errno=message.errno)  # not a death by itself
         if message.stopping and not record.stopping:
             record.stopping = True
-            node.tree.bump()
+            node.hub.bump()
         if message.ready and not record.ready:
             record.ready = True
             node.on_started(inc)

@@ -22,9 +22,10 @@ shutdown)``, wait *shutdown* seconds, then ``exit(Child, kill)``):
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 import attrs
+import trio
 
 from .._policy.states import Reason
 from .._process_spec import Process
@@ -39,12 +40,35 @@ from .._spec import (
 )
 from .process_runner import PROCESS
 
-if TYPE_CHECKING:
-    from .incarnation import Incarnation
-    from .node import Node
-
 S_contra = TypeVar("S_contra", contravariant=True)
 _SHUTDOWN = Reason.SHUTDOWN
+
+
+class Incarnation(Protocol):
+    """What a runner reads and does to one run of a child (`slot.Incarnation`)."""
+
+    @property
+    def stop_event(self) -> trio.Event | None: ...
+    @property
+    def running(self) -> bool: ...
+    @property
+    def cancel_reason(self) -> Reason | None: ...
+    def cancel(self, reason: Reason) -> None: ...
+
+
+class ChildNode(Protocol):
+    """A supervisor child's own node, as its runner runs it (`Node`)."""
+
+    async def run(self, task_status: Any) -> None: ...
+
+
+class Node(Protocol):
+    """What a runner tells the child's supervisor (`node.Node`)."""
+
+    def calling(self, inc: Any, start_timeout: float | None) -> None: ...
+    def task_status(self, inc: Any) -> Any: ...
+    def child_node(self, inc: Any, spec: SupervisorSpec) -> ChildNode: ...
+    def on_started(self, inc: Any) -> None: ...
 
 
 class Runner(Protocol, Generic[S_contra]):

@@ -17,9 +17,12 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Protocol, TypeVar
 
+import trio
+
 from .._checks import Check, CheckState
 from .._spec import Child
 from .checks import run_check
+from .observe import TreeObserver
 
 # The tree's type, a parameter so that this module need not import it (the
 # core imports this module; a service module may import the Tree).
@@ -48,14 +51,14 @@ class Service(Protocol[TreeT_contra]):
         return ()
 
 
-class _Clocked(Protocol):
-    """What the check runners need of the tree: its clock, and a version bump."""
+class _Observed(Protocol):
+    """What the check runners need of the tree: its observer, to invalidate."""
 
-    def now(self) -> float: ...
-    def bump(self) -> None: ...
+    @property
+    def observer(self) -> TreeObserver: ...
 
 
-class CheckRunners(Service[_Clocked]):
+class CheckRunners(Service[_Observed]):
     """The checks as a service: one runner per check, ``_system/check:NAME``."""
 
     def __init__(self, checks: Sequence[Check]) -> None:
@@ -64,13 +67,15 @@ class CheckRunners(Service[_Clocked]):
     def check_states(self) -> Sequence[CheckState]:
         return self._states
 
-    def children(self, tree: _Clocked) -> Sequence[Child]:
+    def children(self, tree: _Observed) -> Sequence[Child]:
         # A result that changes a verdict bumps the version: cached documents
         # are stale.
         return [
             Child(
                 name=f"check:{state.check.name}",
-                target=functools.partial(run_check, state, tree.now, tree.bump),
+                target=functools.partial(
+                    run_check, state, trio.current_time, tree.observer.invalidate
+                ),
             )
             for state in self._states
         ]

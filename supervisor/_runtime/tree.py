@@ -1,15 +1,14 @@
 """
-The tree: the `Tree` handle users control and inspect it with, and the run of
-its two top nodes, the user's root and ``_system`` (the children of the
-services it was given, see `_service`). It imports no surface: `run` and
-`open_tree` (`_entry`) turn ``http=`` and ``checks=`` into services, and every
-surface reads the tree through `Tree.observer` (`_observe`).
+The `Tree` handle users control and inspect a running tree with. Its run (the
+user's root and ``_system``, which hosts the services' children) is `top`;
+the nodes share its `Hub`. It imports no surface: `run` and `open_tree`
+(`_entry`) turn ``http=`` and ``checks=`` into services, and every surface
+reads the tree through `Tree.observer` (`observe`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -21,73 +20,34 @@ from .._errors import (
     ChildRunning,
     NotSupported,
     SpecError,
-    TooManyRestarts,
     TreeNotRunning,
 )
 from .._options import TreeOptions
 from .._policy.health import ChildWalk, TreeFacts, not_ready
-from .._policy.lifecycle import EXIT_FAILED, EXIT_STOPPED, LAUNCH, STARTED
 from .._safe import safe_repr
 from .._snapshot import (
     UNWATCHED,
     EventLoopHealth,
-    ExitInfo,
     NodeSnapshot,
-    Reason,
     State,
     TreeSnapshot,
 )
 from .._spec import (
-    Backoff,
-    Child,
     DynamicSupervisor,
     NodeSpec,
     Restart,
     Supervisor,
     SupervisorSpec,
 )
-from .heartbeat import beat_clock
-from .loopwatch import LoopWatch
+from .hub import Hub
 from .node import Node
 from .observe import TreeObserver
 from .services import Service
-from .slot import Slot, StartedHandle, make_slot
-from .watchdog import Watchdog, detects_stalls
+from .slot import Slot, StartedHandle, Supervising
+from .top import TopNodes
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from .._checks import CheckState
-
-
-class _RootStarted:
-    """The ``task_status`` of a top node (the user's root, `_system`): it marks its slot."""
-
-    def __init__(
-        self,
-        tree: Tree,
-        slot: Slot,
-        task_status: StartedHandle,
-        shield: trio.CancelScope | None = None,
-        hook: Callable[[Tree], object] | None = None,
-    ) -> None:
-        self._tree = tree
-        self._slot = slot
-        self._task_status = task_status
-        self._shield = shield  # shielded from outside cancellation once started
-        self._hook = hook  # TreeOptions.started
-
-    def started(self) -> None:
-        slot, tree = self._slot, self._tree
-        slot.move(STARTED)
-        slot.starts = 1
-        slot.started_at = tree.now()
-        tree.bump()
-        if self._shield is not None:
-            self._shield.shield = True
-        self._task_status.started()
-        if self._hook is not None:
-            self._hook(tree)
 
 
 @attrs.frozen(kw_only=True)
@@ -135,80 +95,27 @@ class Tree:
         if not isinstance(options, TreeOptions):
             raise TypeError(f"options must be TreeOptions, got {safe_repr(options)}")
         self._spec = spec
-        self._options = options
-        threshold = options.loop_block_threshold
-        self._loopwatch = LoopWatch(float(threshold)) if threshold is not None else None
-        #: trio's clock (a MockClock under test); callable for the current time.
-        clock = trio.lowlevel.current_clock()
-        self.now = clock.current_time
-        #: The cheapest read of the same clock, and its offset (see beat_clock).
-        self.beat_clock, self.beat_offset = beat_clock(clock)
-        self.watchdog = Watchdog(self.now, detect_stalls=detects_stalls(clock))
-        # Set once the root has ended and its final state is recorded.
-        self._done = trio.Event()
-        # Bumped on every change anywhere in the tree; snapshots carry it.
-        self._version = 0
-        # Every child_crashed event, by reason, since the tree started.
-        self._crashes: dict[str, int] = {}
-        # A KeyboardInterrupt/SystemExit raised inside a child: re-raised at the root.
-        self._fatal: BaseException | None = None
-        self._root_slot = make_slot(spec, spec.name, 0, None)
-        # Set and dropped by bump() while someone waits for a change.
-        self._changed: trio.Event | None = None
-        self._services = tuple(services)
-        self._checks = [s for svc in self._services for s in svc.check_states()]
+        # What the nodes share: clock, watchdog, version, crash counts, abort.
+        hub = self._hub = Hub(trio.lowlevel.current_clock())
+        self._now = hub.now
+        self._checks = [s for svc in services for s in svc.check_states()]
         #: Where the HTTP server listens once started ("127.0.0.1:8080").
         self.http_addresses: list[str] = []
         #: What every surface reads the tree through (rate-limited snapshot,
         #: probe facts, verdicts, changes): see `TreeObserver`.
         self.observer = TreeObserver(
-            version=lambda: self._version,
+            version=lambda: hub.version,
             snapshot=self.snapshot,
             walk=self._walk_children,
             facts=self._probe_facts,
             shutting_down=lambda: self._root.closing,
-            wait_change=self._wait_change,
+            wait_change=hub.wait_change,
+            bump=hub.bump,
             checks=self._checks,
         )
-        self._system: Node | None = None
-        self._root = Node(spec, spec.name, self, owns_watchdog=not self._services)
-        self._root_slot.node = self._root
-        self._system_slot: Slot | None = None
-        if self._services:
-            self._system = self._system_node(
-                [c for svc in self._services for c in svc.children(self)]
-            )
-            self._system_slot = make_slot(self._system.spec, "_system", 0, None)
-            self._system_slot.node = self._system
-
-    # ---- internal hooks used by nodes ----------------------------------------
-
-    def bump(self) -> None:
-        self._version += 1
-        changed = self._changed
-        if changed is not None:
-            self._changed = None
-            changed.set()
-
-    async def _wait_change(self) -> None:
-        if self._changed is None:
-            self._changed = trio.Event()
-        await self._changed.wait()
-
-    def count_crash(self, reason: str) -> None:
-        # Tree-wide and never reset (a restarted subtree starts its own
-        # counters afresh, as in OTP): one per child_crashed event.
-        self._crashes[reason] = self._crashes.get(reason, 0) + 1
-
-    @property
-    def aborted(self) -> bool:
-        """A KeyboardInterrupt or SystemExit from a child is stopping the tree."""
-        return self._fatal is not None
-
-    def abort(self, exc: BaseException) -> None:
-        if self._fatal is None:
-            self._fatal = exc
-        self._root.begin_close()
+        top = self._top = TopNodes(spec, options, hub, services, self)
+        self._root, self._root_slot = top.root, top.root_slot
+        self._system_slot = top.system_slot
 
     async def _run_root(
         self, task_status: StartedHandle = trio.TASK_STATUS_IGNORED
@@ -218,72 +125,7 @@ class Tree:
         tree. A service that cannot open fails the run at once (an address that
         cannot be bound: `HttpBindError`), before any child starts.
         """
-        if self._options.opened is not None:
-            self._options.opened(self)
-        async with AsyncExitStack() as stack:
-            for service in self._services:
-                await stack.enter_async_context(service.opened(self))
-            await self._run_system_and_root(task_status)
-
-    async def _run_system_and_root(
-        self, task_status: StartedHandle = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        """Run the system node (HTTP server, checks) around the user's root."""
-        system = self._system
-        if system is None:
-            await self._run_user_root(task_status)
-            return
-        failure: list[BaseException] = []
-        async with trio.open_nursery() as nursery:
-            # Up before the root starts, so probes answer during a slow start;
-            # down after it stopped, so readiness reports the shutdown. The
-            # system node never gives up (its children restart with backoff
-            # forever), so once started it cannot end the user's root; a
-            # failure of its first start is raised here, before the root runs.
-            await nursery.start(self._run_system, system)
-            try:
-                await self._run_user_root(task_status)
-            except BaseException as exc:  # re-raised below, bare
-                failure.append(exc)
-            finally:
-                system.begin_close()
-        if failure:
-            raise failure[0]
-
-    async def _run_system(
-        self, system: Node, task_status: StartedHandle = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        slot = self._system_slot
-        assert slot is not None
-        slot.move(LAUNCH)
-        self.bump()
-        # Once up, it ends only by _run_root's begin_close, after the user's
-        # root has stopped, also when the tree is cancelled from outside: it
-        # started first and stops last (probes answer during the shutdown, and
-        # its watchdog bounds every stop of the root's).
-        shield = trio.CancelScope()
-        try:
-            with shield:
-                await system.run(_RootStarted(self, slot, task_status, shield))
-        finally:
-            slot.move(EXIT_STOPPED)
-            slot.last_exit = ExitInfo(reason=Reason.SHUTDOWN, time=self.now())
-            self.bump()
-
-    def _system_node(self, children: list[Child]) -> Node:
-        # Nothing in the tree's own machinery may stop the user's tree: a part
-        # that fails once up is reported (child_crashed, /status "system") and
-        # retried with backoff forever, as systemd's Restart=always with
-        # RestartSec; intensity is not applied. A part that fails its first
-        # start (no started() yet: only the HTTP server can) fails the run
-        # before the user's root starts: "more than 0 restarts" before it was up.
-        spec = Supervisor(
-            name="_system",
-            intensity=0,
-            backoff=Backoff(initial=0.2, max=5),
-            children=children,
-        )
-        return Node(spec, spec.name, self, owns_watchdog=True, escalates=False)
+        await self._top.run(self, task_status)
 
     @moved("Tree.check_states()", "Tree.observer.checks()")
     def check_states(self) -> list[CheckState]:
@@ -312,66 +154,33 @@ class Tree:
         """
         await self._restart(path, only_stopped=True)
 
-    async def _run_user_root(
-        self, task_status: StartedHandle = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        slot = self._root_slot
-        slot.move(LAUNCH)
-        self.bump()
-
-        if self._loopwatch is not None:
-            self._loopwatch.start()
-        try:
-            await self._root.run(
-                _RootStarted(self, slot, task_status, hook=self._options.started)
-            )
-        except TooManyRestarts as exc:
-            slot.move(EXIT_FAILED)
-            slot.gave_up += 1
-            slot.last_exit = ExitInfo.from_exception(Reason.ESCALATED, self.now(), exc)
-            if self._fatal is not None:
-                # A KeyboardInterrupt/SystemExit from a child outranks giving up.
-                raise self._fatal from exc
-            raise
-        except BaseException:
-            slot.move(EXIT_STOPPED)
-            raise
-        else:
-            slot.move(EXIT_STOPPED)
-            slot.last_exit = ExitInfo(reason=Reason.NORMAL, time=self.now())
-        finally:
-            self.bump()
-            if self._loopwatch is not None:
-                self._loopwatch.stop()
-            self._done.set()
-        if self._fatal is not None:
-            raise self._fatal
-
     # ---- inspection ----------------------------------------------------------
 
     @property
     def version(self) -> int:
         """Changes whenever anything in the tree changes."""
-        return self._version
+        return self._hub.version
 
     def snapshot(self) -> TreeSnapshot:
         """An immutable, JSON-serialisable view of the whole tree (`TreeSnapshot.as_dict`)."""
-        now = self.now()
+        now = self._now()
         system = self._system_slot
         return TreeSnapshot(
-            version=self._version,
+            version=self._hub.version,
             time=now,
-            root=self._root_slot.snapshot(now, self.beat_offset),
-            system=None if system is None else system.snapshot(now, self.beat_offset),
+            root=self._root_slot.snapshot(now, self._hub.beat_offset),
+            system=None
+            if system is None
+            else system.snapshot(now, self._hub.beat_offset),
             event_loop=self.event_loop_health(),
-            crashes=tuple(sorted(self._crashes.items())),
+            crashes=tuple(sorted(self._hub.crashes.items())),
         )
 
     def _probe_facts(self, walk: ChildWalk) -> TreeFacts:
         """The verdicts' facts: *walk* (see `_walk_children`), the rest read now."""
         root = self._root_slot
         return TreeFacts(
-            time=self.now(),
+            time=self._now(),
             root_path=root.path,
             root_state=root.state,
             event_loop=self.event_loop_health(),
@@ -402,15 +211,17 @@ class Tree:
 
     def event_loop_health(self) -> EventLoopHealth:
         """Is the trio loop blocked right now, and how often and long was it."""
-        if self._loopwatch is None:
+        if self._top.loopwatch is None:
             return UNWATCHED
-        return self._loopwatch.health()
+        return self._top.loopwatch.health()
 
     def which_children(self, path: str) -> list[NodeSnapshot]:
         """The children of the supervisor at *path*, in start order."""
         node = self._node(path)
-        now = self.now()
-        return [slot.snapshot(now, self.beat_offset) for slot in node.slots.values()]
+        now = self._now()
+        return [
+            slot.snapshot(now, self._hub.beat_offset) for slot in node.slots.values()
+        ]
 
     def child_state(self, path: str) -> State | None:
         """The state of the child at *path* now, or None if there is none."""
@@ -556,7 +367,7 @@ class Tree:
 
     async def wait_stopped(self) -> None:
         """Wait until the tree has stopped (by `stop`, auto_shutdown or giving up)."""
-        await self._done.wait()
+        await self._top.done.wait()
 
     # ---- addressing ----------------------------------------------------------
 
@@ -571,9 +382,11 @@ class Tree:
             slot = node.slot(name)
             here = "/".join(names[: depth + 1])
             if slot.traits.supervises:
-                if slot.node is None or not slot.active:
+                child = slot.node
+                # A supervisor child's node is always a Node (Node.child_node).
+                if not isinstance(child, Node) or not slot.active:
                     raise TreeNotRunning(here, "this supervisor is not running")
-                node = slot.node
+                node = child
             else:
                 raise NotSupported(here, "is a worker, not a supervisor")
         if node.closing:
@@ -599,7 +412,7 @@ class Tree:
         return node, node.slot(name)
 
 
-def _walk(node: Node, walk: ChildWalk, *, required: bool) -> None:
+def _walk(node: Supervising, walk: ChildWalk, *, required: bool) -> None:
     for slot in node.slots.values():
         # One-shot jobs (and their subtrees) are never required.
         needed = required and slot.spec.restart is not Restart.TEMPORARY

@@ -28,8 +28,10 @@ from .._bind import HttpOptions, ShowDetails, parse_bind
 from .._entry import run
 from .._errors import HttpBindError, SpecError, TooManyRestarts
 from .._runtime.tree import Tree
-from .._spec import DynamicSupervisor, Supervisor, SupervisorSpec, is_async_callable
+from .._spec import DynamicSupervisor, Supervisor, SupervisorSpec
+from .._validators import is_async_callable
 from .._version import DISTRIBUTION, __version__
+from ..integrations import consul
 from ._status import status
 
 _log = structlog.get_logger("supervisor.cli")
@@ -258,7 +260,7 @@ def _bind(text: str) -> str:
     return text
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - a return per command and exit code
     # The description is the module docstring's summary line: plain text, no
     # markup, as --help prints it verbatim.
     parser = argparse.ArgumentParser(
@@ -274,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         dest="command",
         required=True,
         metavar="COMMAND",
-        help="run or status; supervisor COMMAND --help explains its options",
+        help="run, status or consul-service; supervisor COMMAND --help explains its options",
     )
     run_p = sub.add_parser(
         "run",
@@ -375,7 +377,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="give up (exit 1) if the server has not answered within this time "
         "(default 5)",
     )
+    consul_p = sub.add_parser(
+        "consul-service",
+        help="print a Consul service definition (JSON) checking /readyz",
+        description="Print the body of Consul's PUT /v1/agent/service/register for "
+        "a tree served at --http, with an HTTP check on /readyz.",
+    )
+    consul.add_arguments(consul_p)
     args = parser.parse_args(argv)
+    if args.command == "consul-service":
+        return consul.command(args)
     if args.command == "status":
         return status(
             args.url, as_json=args.json, token_env=args.token_env, timeout=args.timeout

@@ -41,7 +41,7 @@ from supervisor import (
     open_tree,
     testing,
 )
-from supervisor.http._app import CONTROL_ANSWER_WITHIN
+from supervisor.http._routes import CONTROL_ANSWER_WITHIN
 from tests.http.test_http_fuzz import call
 
 TOKEN = "control-token"

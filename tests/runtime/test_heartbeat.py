@@ -14,7 +14,7 @@ import trio.lowlevel
 import trio.testing
 
 import supervisor
-import supervisor._runtime.tree
+import supervisor._runtime.hub
 from supervisor import (
     Backoff,
     Child,
@@ -556,7 +556,7 @@ class TestWatchdogBounds:
         )
         async with open_tree(spec) as tree:
             await trio.testing.wait_all_tasks_blocked()
-            watchdog = tree.watchdog
+            watchdog = tree._hub.watchdog
 
             assert 1 == watchdog.pending
             assert len(watchdog._heap) < 2100  # pruned each time dead > live and > 1024
@@ -588,7 +588,7 @@ class TestLoopStalls:
     @pytest.fixture(autouse=True)
     def _detect_stalls(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(
-            supervisor._runtime.tree, "detects_stalls", lambda clock: True
+            supervisor._runtime.hub, "detects_stalls", lambda clock: True
         )
 
     async def test_beating_children_survive_a_stall_longer_than_their_timeout(
@@ -620,7 +620,7 @@ class TestLoopStalls:
             async with open_tree(spec) as tree:
                 await trio.sleep(10)
                 snap = tree.snapshot()
-                watchdog = tree.watchdog
+                watchdog = tree._hub.watchdog
 
         assert [] == [e for e in logs if e["event"] == "child_hung"]
         assert {1} == {snap.node(f"root/w{i}").starts for i in range(20)}
@@ -890,6 +890,6 @@ class TestWatchdogStallCredit:
             autojump_clock.jump(31)
             await trio.sleep(0.001)
             node = tree.snapshot().node("root/h")
-            assert (0, 0.0) == (tree.watchdog.stalls, tree.watchdog.stalled)
+            assert (0, 0.0) == (tree._hub.watchdog.stalls, tree._hub.watchdog.stalled)
 
         assert 1 == node.missed_heartbeats

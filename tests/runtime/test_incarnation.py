@@ -11,8 +11,7 @@ import attrs
 import trio
 
 from supervisor import Backoff, Child, Jitter, Supervisor, heartbeat, open_tree, testing
-from supervisor._runtime.incarnation import Incarnation
-from supervisor._runtime.slot import Slot
+from supervisor._runtime.slot import Incarnation, Slot
 
 # What belongs to one run of a child, and so to its incarnation, not its slot.
 PER_RUN = {
@@ -75,4 +74,4 @@ async def test_a_child_between_runs_has_no_incarnation(autojump_clock: Any) -> N
         assert (slot.active, slot.running) == (False, False)
         assert backoff.ended
         # Its timers let go of it: nothing but this test holds the old runs.
-        assert 0 == tree.watchdog.pending
+        assert 0 == tree._hub.watchdog.pending

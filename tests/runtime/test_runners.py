@@ -13,8 +13,8 @@ import trio
 
 import supervisor
 from supervisor import Child, DynamicSupervisor, Supervisor
-from supervisor._runtime.incarnation import Incarnation
 from supervisor._runtime.runners import KINDS, SUPERVISOR, TASK, traits
+from supervisor._runtime.slot import Incarnation
 from supervisor._snapshot import Reason
 from supervisor._spec import LeafSpec, NodeSpec
 
