@@ -410,7 +410,7 @@ async def _start(tree: Tree, target: str, body: bytes, child: list[str]) -> str:
     Start a new dynamic child (JSON body ``{"args": [...], "name": ...}``) or a
     stopped one; its path goes into *child* as soon as it is known.
     """
-    if tree.is_dynamic_supervisor(target):
+    if tree._is_dynamic_supervisor(target):
         try:
             data = json.loads(body or b"{}")
         except (ValueError, RecursionError):  # RecursionError: nested too deeply
@@ -424,14 +424,14 @@ async def _start(tree: Tree, target: str, body: bytes, child: list[str]) -> str:
         name = data.get("name")
         if name is not None and not isinstance(name, str):
             raise BadRequest(400, "'name' must be a string")
-        path, settled = await tree.add_child_soon(
+        path, settled = await tree._add_child_soon(
             target, args=data.get("args", []), name=name
         )
         child.append(path)
         await settled.wait()
         return path
     child.append(target)
-    await tree.start_stopped_child(target)
+    await tree._start_stopped_child(target)
     return target
 
 

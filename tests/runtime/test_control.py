@@ -554,7 +554,7 @@ class Fuzz:
                 await tree.start_child(parent, args=(name,), name=name)
             elif op == "start":
                 try:
-                    await tree.start_stopped_child(target)
+                    await tree._start_stopped_child(target)
                 except ChildLookupError:  # deleted (or never added): add it
                     await tree.start_child(parent, self.specs[target])
             elif op == "terminate":
