@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 import types
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -196,6 +197,12 @@ class Process(LeafSpec):
                 self.name,
                 "heartbeat_timeout",
                 "needs notify=True: a process beats by sending WATCHDOG=1",
+            )
+        if self.notify and not sys.platform.startswith("linux"):
+            raise SpecError(
+                self.name,
+                "notify",
+                "needs Linux (the sender's credentials, SCM_CREDENTIALS, are Linux's)",
             )
         if find_program(self.argv[0], self.env) is None:
             raise SpecError(
