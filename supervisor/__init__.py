@@ -19,13 +19,17 @@ from ._errors import (
     TooManyRestarts,
     TreeNotRunning,
 )
+from ._process_spec import Process
 from ._runtime.context import stop_requested
 from ._runtime.heartbeat import heartbeat
+from ._runtime.process import ProcessFailed
+from ._runtime.process_facts import ProcessOverMemory
 from ._runtime.tree import ChildCounts, Tree
 from ._snapshot import (
     EventLoopHealth,
     ExitInfo,
     NodeSnapshot,
+    ProcessSnapshot,
     Reason,
     State,
     TreeSnapshot,
@@ -65,6 +69,10 @@ __all__ = [
     "NodeSnapshot",
     "NotInChild",
     "NotSupported",
+    "Process",
+    "ProcessFailed",
+    "ProcessOverMemory",
+    "ProcessSnapshot",
     "Reason",
     "Restart",
     "ShowDetails",

@@ -16,20 +16,31 @@ from ._bind import HttpOptions, ShowDetails
 from ._checks import Check
 from ._deprecate import moved
 from ._options import DEFAULT_LOOP_BLOCK_THRESHOLD, TreeOptions
+from ._runtime.reaper import OrphanReaper
 from ._runtime.services import CheckRunners, Service
 from ._runtime.tree import Tree
 from ._spec import SupervisorSpec
 from .http._app import HealthApp
 from .http._server import HttpServer
+from .integrations.systemd import SystemdNotifier
 
 
 def services(options: TreeOptions) -> list[Service[Tree]]:
-    """The services *options* ask for: the HTTP server first, then the checks."""
+    """
+    The services *options* ask for: the HTTP server first, then the checks;
+    and the systemd notifier when the tree runs under systemd (NOTIFY_SOCKET),
+    the orphan reaper when it runs as PID 1.
+    """
     found: list[Service[Tree]] = []
     if options.http is not None:
         found.append(HttpServer(options.http))
     if options.checks:
         found.append(CheckRunners(options.checks))
+    notifier = SystemdNotifier.from_environment()  # None unless run by systemd
+    if notifier is not None:
+        found.append(notifier)
+    if OrphanReaper.needed():  # PID 1 in a container: orphans come to the tree
+        found.append(OrphanReaper())
     return found
 
 

@@ -14,7 +14,7 @@ shutdown)``, wait *shutdown* seconds, then ``exit(Child, kill)``):
   child counts as started;
 * ``stop(inc)``: ask it to end (a graceful request if it takes one, else a
   cancellation); its supervisor bounds the wait by the child's *shutdown*;
-* ``kill(inc)``: the bound passed: end it harder. Returns whether it did (the
+* ``kill(inc)``: the bound passed: end it harder (a process: SIGKILL to its group). Returns whether it did (the
   supervisor then waits one more bound before reporting it ``unstopped``).
   A trio task has nothing harder than a cancellation: trio cannot abandon a
   task, so past the cancellation ``kill`` is a no-op that says so.
@@ -30,6 +30,7 @@ import attrs
 import trio
 
 from .._policy.states import Reason
+from .._process_spec import Process
 from .._spec import (
     AutoShutdown,
     Child,
@@ -39,6 +40,7 @@ from .._spec import (
     Supervisor,
     SupervisorSpec,
 )
+from .process_runner import PROCESS
 
 S_contra = TypeVar("S_contra", contravariant=True)
 _SHUTDOWN = Reason.SHUTDOWN
@@ -159,6 +161,10 @@ def _worker(graceful: bool, heartbeat_timeout: float | None) -> Traits:
     )
 
 
+def _process(spec: Process) -> Traits:
+    return Traits("process", PROCESS, heartbeat_timeout=spec.heartbeat_timeout)
+
+
 def _supervisor(spec: Supervisor) -> Traits:
     return Traits(
         "supervisor",
@@ -183,6 +189,7 @@ def _dynamic(spec: DynamicSupervisor) -> Traits:
 #: Spec type -> its traits (runner, snapshot kind, ...). The one dispatch on kinds.
 KINDS: Final[dict[type[Any], Callable[[Any], Traits]]] = {
     Child: _task,
+    Process: _process,
     Supervisor: _supervisor,
     DynamicSupervisor: _dynamic,
 }
