@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import linecache
 import statistics
 import subprocess
 import sys
@@ -43,6 +44,7 @@ import trio
 
 from supervisor import Child, Supervisor, open_tree
 
+_TOP_LINES = 20
 SIDES = ("bare task", "start + scope", "tree", "tree, heartbeats")
 
 
@@ -74,10 +76,16 @@ class _Meter:
 def _by_file(
     before: tracemalloc.Snapshot | None, after: tracemalloc.Snapshot, n: int
 ) -> list[tuple[str, float]]:
+    """Bytes per child by the line that allocated them, with that line's source."""
     assert before is not None
-    rows = after.compare_to(before, "filename")
-    where = [(_short(d.traceback[0].filename), d.size_diff / n) for d in rows]
-    return [(name, per) for name, per in where if abs(per) >= 8][:14]
+    out = []
+    for diff in after.compare_to(before, "lineno")[:_TOP_LINES]:
+        frame = diff.traceback[0]
+        source = linecache.getline(frame.filename, frame.lineno).strip()[:60]
+        out.append(
+            (f"{_short(frame.filename)}:{frame.lineno} {source}", diff.size_diff / n)
+        )
+    return out
 
 
 def _short(filename: str) -> str:
@@ -166,16 +174,15 @@ def _size(obj: object) -> int:
     return sys.getsizeof(obj)
 
 
-def _frames(coro: Any) -> list[tuple[str, int]]:
-    """Each coroutine of a task's await chain and its frame (sizes in bytes)."""
+def _coroutines(coro: Any) -> list[tuple[str, int]]:
+    """Each coroutine of a task's await chain (its size includes its frame)."""
     out = []
     while coro is not None:
-        frame = getattr(coro, "cr_frame", None)
         name = getattr(coro, "__qualname__", type(coro).__name__)
-        size = _size(coro) + (_size(frame) if frame is not None else 0)
-        if frame is not None and frame.f_locals:
-            size += _size(frame.f_locals)
-        out.append((f"coroutine + frame: {name}", size))
+        # CPython 3.11 keeps a suspended coroutine's frame (locals, value
+        # stack) inside the coroutine object: getsizeof counts it. cr_frame is
+        # not read: that would allocate a frame object that was not there.
+        out.append((f"coroutine and its frame: {name}", _size(coro)))
         coro = getattr(coro, "cr_await", None)
     return out
 
@@ -189,7 +196,7 @@ def _holds(tree: Any, task: Any) -> list[tuple[str, int]]:
         ("Task.context (contextvars copy)", _size(task.context)),
         ("Task._child_nurseries list", _size(task._child_nurseries)),
     ]
-    rows += _frames(task.coro)
+    rows += _coroutines(task.coro)
     scope = inc.scope
     rows += [
         ("CancelScope", _size(scope)),
@@ -252,9 +259,15 @@ def markdown(rss: dict[int, dict[str, list[float]]], traced: dict[str, Any]) -> 
     lines += ["| object | bytes |", "|---|---|"]
     lines += [f"| {name} | {size} |" for name, size in traced["holds"]]
     lines.append(f"| **sum** | **{sum(s for _, s in traced['holds'])}** |")
-    lines += ["", "Traced allocations per child of the tree, by file:", ""]
-    lines += ["| file | bytes per child |", "|---|---|"]
-    lines += [f"| `{name}` | {per:.0f} |" for name, per in traced["by_file"]]
+    lines += [
+        "",
+        "Traced allocations per child of the tree, by the line making them:",
+        "",
+    ]
+    lines += ["| line | bytes per child |", "|---|---|"]
+    lines += [
+        f"| `{name.replace('|', '/')}` | {per:.0f} |" for name, per in traced["by_file"]
+    ]
     lines.append(f"| **traced in all** | **{traced['traced_per']:.0f}** |")
     return "\n".join(lines)
 
@@ -265,7 +278,12 @@ def main() -> None:
     parser.add_argument("-r", "--rounds", type=int, default=3)
     parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--markdown", action="store_true")
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        metavar="PATH",
+        help="also write the results as a markdown table to PATH (./dev bench)",
+    )
     args = parser.parse_args()
     sizes = args.sizes or [10_000, 100_000]
     if args.side:
@@ -291,8 +309,7 @@ def main() -> None:
         print(f"  {size:6d} B  {name}")
     print(f"  {sum(s for _, s in traced['holds']):6d} B  in all")
     if args.markdown:
-        print()
-        print(markdown(rss, traced))
+        args.markdown.write_text(markdown(rss, traced) + "\n")
 
 
 if __name__ == "__main__":

@@ -215,7 +215,10 @@ def main() -> None:
         "(format=...) (default: json)",
     )
     parser.add_argument(
-        "--markdown", action="store_true", help="print a markdown table too"
+        "--markdown",
+        type=Path,
+        metavar="PATH",
+        help="also write the results as a markdown table to PATH (./dev bench)",
     )
     args = parser.parse_args()
     sides = build_sides(args)
@@ -239,8 +242,7 @@ def main() -> None:
     for line in comparisons(summaries):
         print(line)
     if args.markdown:
-        print()
-        print(markdown(summaries))
+        args.markdown.write_text(markdown(summaries) + "\n")
 
 
 def supervisor_version() -> str:
