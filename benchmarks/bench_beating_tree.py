@@ -6,8 +6,8 @@ every *interval* seconds (10), from a random phase. Sides, in one process,
 alternating for *r* rounds:
 
 * **floor**: a sequential ``nursery.start`` of *n* tasks doing the same
-  (beating into a plain attribute), so the start competes with the wake-ups
-  of the tasks already beating, as the tree's does;
+  (beating into a plain attribute, each in its own cancel scope), so the start
+  competes with the wake-ups of the tasks already beating, as the tree's does;
 * **tree, no timeout**: children beat, nothing watches (no
   ``heartbeat_timeout``);
 * **tree, watched**: ``heartbeat_timeout`` = 3 x *interval*: the watchdog's
@@ -22,7 +22,9 @@ while the heap grows, and full collections over it dominate: the floor itself
 is no longer linear at 100,000 (measured: 2.4 ms per task, 103 µs with the
 collector off during its start).
 
-Per side: the start time per child (until ``open_tree`` enters) and, over a
+Per side: the start time per child (until ``open_tree`` enters), the stop
+time per child (``tree.stop()``, reverse order; the floor cancels its tasks
+one at a time in reverse order, each waited for) and, over a
 *window* once every child has beaten, the process's CPU share of one core,
 the garbage collector's share, and (watched) the watchdog task's own share:
 the time its steps took, measured by a trio instrument around each step of
@@ -56,6 +58,7 @@ SIDES = ("floor", "tree, no timeout", "tree, watched")
 @dataclass(frozen=True)
 class Run:
     start_us: float  # per child
+    stop_us: float  # per child, in reverse order
     cpu_share: float
     gc_share: float
     watchdog_share: float | None
@@ -118,15 +121,20 @@ def _beater(interval: float, rng: random.Random) -> Callable[[], Awaitable[None]
 async def _floor_task(
     interval: float,
     phase: float,
-    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    done: trio.Event,
+    task_status: trio.TaskStatus[trio.CancelScope] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     holder = _Holder()
-    holder.at = time.monotonic()
-    task_status.started()
-    await trio.sleep(phase)
-    while True:
-        holder.at = time.monotonic()
-        await trio.sleep(interval)
+    try:
+        with trio.CancelScope() as scope:
+            holder.at = time.monotonic()
+            task_status.started(scope)
+            await trio.sleep(phase)
+            while True:
+                holder.at = time.monotonic()
+                await trio.sleep(interval)
+    finally:
+        done.set()
 
 
 async def _window(
@@ -163,17 +171,27 @@ def _after_start(frozen: bool) -> None:
 
 async def _floor(n: int, interval: float, window: float, frozen: bool) -> Run:
     rng = random.Random(1)
+    stops: list[tuple[trio.CancelScope, trio.Event]] = []
     async with trio.open_nursery() as nursery:
         _before_start(frozen)
         began = time.perf_counter()
         for _ in range(n):
-            await nursery.start(_floor_task, interval, rng.uniform(0, interval))
+            done = trio.Event()
+            scope = await nursery.start(
+                _floor_task, interval, rng.uniform(0, interval), done
+            )
+            stops.append((scope, done))
         start = (time.perf_counter() - began) / n * 1e6
         _after_start(frozen)
         await trio.sleep(interval)  # every task has beaten once more
         cpu, gcs, _ = await _window(window, None)
-        nursery.cancel_scope.cancel()
-    return Run(start, cpu, gcs, None)
+        # The floor of an ordered stop: one at a time, in reverse, each waited for.
+        began = time.perf_counter()
+        for scope, done in reversed(stops):
+            scope.cancel()
+            await done.wait()
+        stop = (time.perf_counter() - began) / n * 1e6
+    return Run(start, stop, cpu, gcs, None)
 
 
 def _tree(watched: bool) -> Callable[[int, float, float, bool], Awaitable[Run]]:
@@ -200,9 +218,11 @@ def _tree(watched: bool) -> Callable[[int, float, float, bool], Awaitable[Run]]:
             _after_start(frozen)
             await trio.sleep(interval)
             cpu, gcs, watchdog = await _window(window, steps if watched else None)
+            began = time.perf_counter()
             await tree.stop()
+            stop = (time.perf_counter() - began) / n * 1e6
         trio.lowlevel.remove_instrument(steps)
-        return Run(start, cpu, gcs, watchdog if watched else None)
+        return Run(start, stop, cpu, gcs, watchdog if watched else None)
 
     return side
 
@@ -233,16 +253,19 @@ def _med(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def report(runs: dict[str, list[Run]]) -> list[tuple[str, str, str, str, str]]:
+def report(runs: dict[str, list[Run]]) -> list[tuple[str, ...]]:
     floor = _med([r.start_us for r in runs["floor"]])
+    floor_stop = _med([r.stop_us for r in runs["floor"]])
     rows = []
     for side, rs in runs.items():
         start = _med([r.start_us for r in rs])
+        stop = _med([r.stop_us for r in rs])
         dog = [r.watchdog_share for r in rs if r.watchdog_share is not None]
         rows.append(
             (
                 side,
-                f"{start:.1f} µs ({start / floor:.2f}x floor)",
+                f"{start:.1f} µs ({start / floor:.2f}x)",
+                f"{stop:.1f} µs ({stop / floor_stop:.2f}x)",
                 f"{_med([r.cpu_share for r in rs]) * 100:.1f}%",
                 f"{_med([r.gc_share for r in rs]) * 100:.1f}%",
                 f"{_med(dog) * 100:.2f}%" if dog else "-",
@@ -272,8 +295,9 @@ def main() -> None:
         cache_logger_on_first_use=False,
     )
     lines = [
-        "| N, collector | side | start per child | CPU (one core) | GC | watchdog task |",
-        "|---|---|---|---|---|---|",
+        "| N, collector | side | start per child | stop per child | CPU (one core) "
+        "| GC | watchdog task |",
+        "|---|---|---|---|---|---|---|",
     ]
     for mode in args.gc_modes or ["frozen", "default"]:
         for n in args.sizes or [100_000]:
@@ -283,15 +307,14 @@ def main() -> None:
                 f"{args.window:g} s window, {args.rounds} round(s), medians",
                 flush=True,
             )
-            for side, start, cpu, gcs, dog in report(runs):
+            for side, start, stop, cpu, gcs, dog in report(runs):
                 print(
-                    f"  {side:<18} start {start:<26} CPU {cpu:>6}  GC {gcs:>6}  "
-                    f"watchdog {dog}",
+                    f"  {side:<18} start {start:<20} stop {stop:<20} CPU {cpu:>6}  "
+                    f"GC {gcs:>6}  watchdog {dog}",
                     flush=True,
                 )
-                lines.append(
-                    f"| {n:,}, {mode} | {side} | {start} | {cpu} | {gcs} | {dog} |"
-                )
+                cells = (f"{n:,}, {mode}", side, start, stop, cpu, gcs, dog)
+                lines.append("| " + " | ".join(cells) + " |")
     if args.markdown:
         args.markdown.write_text("\n".join(lines) + "\n")
 
