@@ -186,5 +186,7 @@ def test_dev_keeps_one_stamp_per_install_set(tmp_path: Path) -> None:
 
     assert "python -m pip install --quiet -e . --group lint" in lint
     assert not [c for c in lint if "--group dev" in c or "--group tests" in c]
-    assert ["python -m pip install --quiet -e .[cli]"] == [c for c in demo if "pip" in c]
+    assert ["python -m pip install --quiet -e .[cli]"] == [
+        c for c in demo if "pip" in c
+    ]
     assert [] == [c for c in again + lint_again if "pip" in c]
