@@ -89,10 +89,10 @@ def _by_file(
 
 
 def _short(filename: str) -> str:
-    for marker in ("site-packages/", "lib/python3", "/supervisor/"):
+    for marker in ("site-packages/", "lib/python3", "/supervisor/", "/benchmarks/"):
         if marker in filename:
             tail = filename.split(marker, 1)[1]
-            return ("supervisor/" + tail) if marker == "/supervisor/" else tail
+            return (marker.lstrip("/") + tail) if marker.startswith("/") else tail
     return filename
 
 

@@ -94,7 +94,7 @@ BENCHES = (
     ),
     Bench(
         "heartbeat",
-        "`heartbeat()` and the watchdog at 1,000 and 10,000 children",
+        "`heartbeat()` per call (--full: also the watchdog at 1,000 and 10,000 children)",
         "bench_heartbeat.py",
         ("--beats", "--quick"),
         (),
