@@ -93,6 +93,14 @@ BENCHES = (
         about="Every child beats at once, then every interval (quick: 20,000 children every 2 s, the wake-up rate of 100,000 every 10 s, which `--full` runs) from a random phase. *frozen*: `gc.disable()` during the start, `gc.freeze()` and `gc.enable()` after (an application's choice, see heartbeats.md); *default*: the collector as CPython sets it. The watchdog column is the CPU time of the watchdog task's own steps over the window's wall time.",
     ),
     Bench(
+        "process",
+        "Process children: restart next to a `trio.run_process` loop, and the notify parser",
+        "bench_process.py",
+        ("-n", "200", "-r", "3"),
+        ("-n", "1000", "-r", "5"),
+        markdown=False,
+    ),
+    Bench(
         "heartbeat",
         "`heartbeat()` per call (--full: also the watchdog at 1,000 and 10,000 children)",
         "bench_heartbeat.py",
