@@ -23,6 +23,7 @@ from ._errors import (
 from ._heartbeat import heartbeat
 from ._http import HealthApp
 from ._loopwatch import EventLoopHealth
+from ._singleton import NoCoordinator, NoFencingToken, fencing_token
 from ._snapshot import ExitInfo, NodeSnapshot, Reason, State, TreeSnapshot
 from ._spec import (
     AutoShutdown,
@@ -36,6 +37,8 @@ from ._spec import (
 )
 from ._tree import ChildCounts, Tree
 from ._version import __version__ as __version__
+from .integrations.etcd._errors import EtcdError, EtcdUnavailable, InstanceTaken
+from .integrations.etcd._options import EtcdOptions
 
 __all__ = [
     "AutoShutdown",
@@ -49,13 +52,19 @@ __all__ = [
     "ChildRunning",
     "ControlError",
     "DynamicSupervisor",
+    "EtcdError",
+    "EtcdOptions",
+    "EtcdUnavailable",
     "EventLoopHealth",
     "ExitInfo",
     "Feeds",
     "HealthApp",
     "HttpBindError",
     "HttpOptions",
+    "InstanceTaken",
     "Jitter",
+    "NoCoordinator",
+    "NoFencingToken",
     "NodeSnapshot",
     "NotInChild",
     "NotSupported",
@@ -72,6 +81,7 @@ __all__ = [
     "Tree",
     "TreeNotRunning",
     "TreeSnapshot",
+    "fencing_token",
     "heartbeat",
     "open_tree",
     "run",

@@ -19,22 +19,51 @@ from ._http import HealthApp
 from ._http_server import HttpServer
 from ._options import DEFAULT_LOOP_BLOCK_THRESHOLD, TreeOptions
 from ._service import CheckRunners, Service
-from ._spec import SupervisorSpec
+from ._singleton import COORDINATOR, NoCoordinator
+from ._spec import DynamicSupervisor, NodeSpec, Supervisor, SupervisorSpec
 from ._tree import Tree
+from .integrations.etcd._member import EtcdMember
+from .integrations.etcd._options import EtcdOptions
 
 
-def services(options: TreeOptions) -> list[Service[Tree]]:
-    """The services *options* ask for: the HTTP server first, then the checks."""
+def services(
+    options: TreeOptions, etcd: EtcdOptions | None = None
+) -> list[Service[Tree]]:
+    """
+    The services *options* ask for: the HTTP server first (etcd registers its
+    address), then the checks, then the fleet membership in etcd.
+    """
     found: list[Service[Tree]] = []
     if options.http is not None:
         found.append(HttpServer(options.http))
     if options.checks:
         found.append(CheckRunners(options.checks))
+    if etcd is not None:
+        found.append(EtcdMember(etcd))
     return found
 
 
-def _tree(spec: SupervisorSpec, options: TreeOptions) -> Tree:
-    return Tree(spec, options, services(options), _private=True)
+def _singletons(spec: NodeSpec, path: str) -> list[str]:
+    """Tree paths of the singleton specs in *spec* (dynamic templates included)."""
+    found = [path] if getattr(spec, "singleton", False) else []
+    if isinstance(spec, Supervisor):
+        for child in spec.children:
+            found.extend(_singletons(child, f"{path}/{child.name}"))
+    elif isinstance(spec, DynamicSupervisor):
+        found.extend(_singletons(spec.template, f"{path}/{spec.template.name}"))
+    return found
+
+
+def _tree(
+    spec: SupervisorSpec, options: TreeOptions, etcd: EtcdOptions | None = None
+) -> Tree:
+    if etcd is not None and not isinstance(etcd, EtcdOptions):
+        raise TypeError(f"etcd must be EtcdOptions or None, got {type(etcd).__name__}")
+    # A coordinator set around the run (`_singleton.serving`) serves as well.
+    no_coordinator = etcd is None and COORDINATOR.get() is None
+    if no_coordinator and (paths := _singletons(spec, spec.name)):
+        raise NoCoordinator(tuple(paths))
+    return Tree(spec, options, services(options, etcd), _private=True)
 
 
 async def run(
@@ -45,6 +74,7 @@ async def run(
     checks: Sequence[Check] = (),
     opened: Callable[[Tree], object] | None = None,
     started: Callable[[Tree], object] | None = None,
+    etcd: EtcdOptions | None = None,
 ) -> None:
     """
     Run the tree described by *spec* until it ends.
@@ -52,9 +82,12 @@ async def run(
     Returns when the root ends normally (its auto_shutdown, or `Tree.stop`).
     The keywords are those of `TreeOptions` (*opened* and *started* are
     called with the `Tree`: before any child starts, and once every initial
-    child has started).
+    child has started). *etcd* registers the instance in etcd while it is
+    ready and runs its ``singleton=True`` children on one instance of the
+    fleet (docs/fleet.md).
 
     Raises:
+        NoCoordinator: The spec has singletons and *etcd* is None.
         TooManyRestarts: The root gave up (also during the initial start: a
             child that cannot start is retried with backoff until the root's
             intensity runs out).
@@ -67,7 +100,7 @@ async def run(
         opened=opened,
         started=started,
     )
-    await _tree(spec, options)._run_root()
+    await _tree(spec, options, etcd)._run_root()
 
 
 @asynccontextmanager
@@ -79,6 +112,7 @@ async def open_tree(
     checks: Sequence[Check] = (),
     opened: Callable[[Tree], object] | None = None,
     started: Callable[[Tree], object] | None = None,
+    etcd: EtcdOptions | None = None,
 ) -> AsyncIterator[Tree]:
     """
     Start the tree described by *spec* and give its `Tree` handle.
@@ -95,7 +129,7 @@ async def open_tree(
         opened=opened,
         started=started,
     )
-    tree = _tree(spec, options)
+    tree = _tree(spec, options, etcd)
     # The root's failure and the block's own exception, raised bare after the
     # nursery closed and the tree stopped (a nursery would wrap them in an
     # ExceptionGroup, and `except KeyError` around the block would miss them).

@@ -81,12 +81,14 @@ from ._policy.lifecycle import (
     CALLED,
     CANCEL_OVERDUE,
     DEQUEUED,
+    ELECTED,
     EXIT_FAILED,
     EXIT_STOPPED,
     EXIT_SWEPT,
     LAUNCH,
     RELAUNCH,
     RELAUNCH_LATER,
+    STANDBY_WAIT,
     STARTED,
     STOP_OVERDUE,
     STOP_REQUESTED,
@@ -172,6 +174,10 @@ class Node:
         ](math.inf)
         self.closing = False
         self.failure: TooManyRestarts | None = None
+        # Awaited in the control task before a closing node stops its children
+        # (each bounds itself): a fleet service leaves the fleet first, so that
+        # readiness fails, and the registry forgets it, before anything stops.
+        self.before_stop: list[Callable[[], Awaitable[None]]] = []
         self._started = trio.Event()  # all initial children started (or closing)
         self._finished = trio.Event()  # every incarnation and the control task ended
 
@@ -284,6 +290,8 @@ class Node:
         self.submit(self._close_job)
 
     async def _close_job(self) -> None:
+        for hook in self.before_stop:
+            await hook()
         order = sorted(self.slots.values(), key=lambda s: s.index, reverse=True)
         if self.dynamic:
             # Independent children are stopped together, as OTP's
@@ -558,6 +566,38 @@ class Node:
             self._advance()
         if slot.waiters:
             slot.settle()
+
+    def standby(self, inc: Incarnation) -> None:
+        """
+        *inc*, a fleet singleton (`_singleton`), waits for its election: it
+        counts as started for the start queue (later siblings start), but not
+        as running; a run it had (a term that ended) is over.
+        """
+        slot = inc.slot
+        if slot.current is not inc or inc.stopping:
+            return
+        inc.running = False
+        if inc.start_timer is not None:
+            self._watchdog.cancel(inc.start_timer)
+            inc.start_timer = None
+        if inc.beat_timer is not None:
+            self._watchdog.cancel(inc.beat_timer)
+            inc.beat_timer = None
+        inc.next_start_at = None
+        slot.move(STANDBY_WAIT)
+        self.tree.bump()
+        pending = self._pending
+        if pending and pending.head() is slot:
+            pending.pop_head()
+            self._advance()
+        if slot.waiters:
+            slot.settle()
+
+    def elected(self, inc: Incarnation) -> None:
+        """*inc*, in standby, won its election: its code is started now."""
+        if inc.slot.current is inc and not inc.stopping:
+            inc.slot.move(ELECTED)
+            self.tree.bump()
 
     # ---- watchdog timers (called by the tree's watchdog task) ----------------
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 import attrs
 
 from ._policy.states import Reason
+from ._singleton import SingletonRunner
 from ._spec import (
     AutoShutdown,
     Child,
@@ -113,6 +114,7 @@ class Traits:
     children: tuple[NodeSpec, ...] = ()  # a static supervisor's initial children
     graceful: bool = False  # Child(graceful_stop=True)
     heartbeat_timeout: float | None = None
+    singleton: bool = False  # runs on one instance of the fleet (`_singleton`)
 
 
 def _task(spec: Child) -> Traits:
@@ -155,4 +157,8 @@ KINDS: Final[dict[type[Any], Callable[[Any], Traits]]] = {
 
 def traits(spec: NodeSpec) -> Traits:
     """The traits of *spec*'s kind (a `KeyError` for a type that is not a spec)."""
-    return KINDS[type(spec)](spec)
+    kind = KINDS[type(spec)](spec)
+    # Any kind may be a fleet singleton: its own runner, run while it leads.
+    if getattr(spec, "singleton", False):
+        return attrs.evolve(kind, runner=SingletonRunner(kind.runner), singleton=True)
+    return kind
