@@ -7,6 +7,7 @@ This is an application, so unlike the library it configures structlog.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import importlib
 import importlib.util
@@ -25,12 +26,16 @@ import trio
 
 from . import logging as supervisor_logging
 from ._bind import HttpOptions, ShowDetails, parse_bind
+from ._checks import Check
+from ._cli_fleet import FleetUsageError, add_fleet_arguments, fleet_options
 from ._entry import run
 from ._errors import HttpBindError, SpecError, TooManyRestarts
+from ._singleton import NoCoordinator
 from ._spec import DynamicSupervisor, Supervisor, SupervisorSpec, is_async_callable
 from ._status_cli import status
 from ._tree import Tree
 from ._version import DISTRIBUTION, __version__
+from .integrations.etcd._options import EtcdOptions
 
 _log = structlog.get_logger("supervisor.cli")
 
@@ -94,6 +99,34 @@ def load_spec(ref: str) -> SupervisorSpec:
         article = "an" if kind[:1].lower() in "aeiou" else "a"
         raise SpecLoadError(f"{ref!r}: is {article} {kind}, not a Supervisor spec")
     return obj
+
+
+def load_checks(ref: str) -> list[Check]:
+    """
+    Load ``module.path:NAME`` or ``path/to/file.py:NAME``: a list of `Check`
+    specs (or a plain function returning one), for ``run --checks``.
+    """
+    where, sep, attr = ref.rpartition(":")
+    if not sep or not where or not attr:
+        raise SpecLoadError(f"{ref!r}: expected MODULE:NAME or FILE.py:NAME")
+    module = _load_module(ref, where)
+    try:
+        obj = getattr(module, attr)
+    except AttributeError:
+        raise SpecLoadError(f"{ref!r}: {where} has no {attr!r}") from None
+    if callable(obj) and not is_async_callable(obj):
+        try:
+            obj = obj()
+        except Exception as exc:
+            raise _user_error(ref, f"calling {attr}()", exc) from None
+    checks = [obj] if isinstance(obj, Check) else obj
+    if not isinstance(checks, list | tuple) or not all(
+        isinstance(c, Check) for c in checks
+    ):
+        raise SpecLoadError(
+            f"{ref!r}: is a {type(obj).__name__}, not a list of Check specs"
+        )
+    return list(checks)
 
 
 def _load_module(ref: str, where: str) -> types.ModuleType:
@@ -163,6 +196,9 @@ async def serve(
     http: HttpOptions | None = None,
     stop_timeout: float = DEFAULT_STOP_TIMEOUT,
     gc_freeze: bool = False,
+    *,
+    checks: Sequence[Check] = (),
+    etcd: EtcdOptions | None = None,
 ) -> None:
     """Run *spec* until it stops; SIGINT/SIGTERM stop it in order, a second one forces."""
     failure: list[BaseException] = []
@@ -179,6 +215,8 @@ async def serve(
                 await run(
                     spec,
                     http=http,
+                    checks=checks,
+                    etcd=etcd,
                     opened=opened,
                     started=_freeze_gc if gc_freeze else None,
                 )
@@ -341,6 +379,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="gc.freeze() once every child has started: shorter collector pauses "
         "in large trees (docs/heartbeats.md)",
     )
+    run_p.add_argument(
+        "--checks",
+        metavar="FILE.py:NAME|MODULE:NAME",
+        help="a list of Check specs (or a function returning one) feeding "
+        "readiness, liveness or INFO items",
+    )
+    add_fleet_arguments(run_p)
     status_p = sub.add_parser(
         "status",
         help="print a running tree; exit 0 if healthy, 1 if not",
@@ -386,6 +431,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.path.insert(0, os.getcwd())
     try:
         spec = load_spec(args.spec)
+        checks = load_checks(args.checks) if args.checks else []
+        etcd = fleet_options(args)
+    except FleetUsageError as exc:
+        print(f"supervisor: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except SpecLoadError as exc:
         print(f"supervisor: {exc}", file=sys.stderr)
         if exc.details:
@@ -398,8 +448,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             token=os.environ.get(args.token_env) or None,
             show_details=ShowDetails(args.show_details.replace("-", "_")),
         )
+    return _serve_command(args, spec, http, checks, etcd)
+
+
+def _serve_command(
+    args: argparse.Namespace,
+    spec: SupervisorSpec,
+    http: HttpOptions | None,
+    checks: Sequence[Check],
+    etcd: EtcdOptions | None,
+) -> int:
+    """Run the tree; the exit status its end means."""
+    serving = functools.partial(serve, checks=checks, etcd=etcd)
     try:
-        trio.run(serve, spec, http, args.stop_timeout, args.gc_freeze)
+        trio.run(serving, spec, http, args.stop_timeout, args.gc_freeze)
+    except (NoCoordinator, SpecError) as exc:
+        print(f"supervisor: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except TooManyRestarts as exc:
         _log.error("tree_gave_up", error=str(exc))
         return EXIT_GAVE_UP
