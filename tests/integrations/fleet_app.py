@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import trio
 
@@ -47,7 +46,7 @@ tree = Supervisor(
 
 
 async def _ready() -> None:
-    if Path(os.environ["FLEET_UNREADY"]).exists():
+    if await trio.Path(os.environ["FLEET_UNREADY"]).exists():
         raise RuntimeError("told to be unready")
 
 

@@ -8,6 +8,7 @@ the test reads). Real clock and real processes: that is the point.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -155,8 +156,8 @@ def assert_one_holder_at_a_time(log: Path, ends: dict[str, float | None]) -> Non
         end = ends.get(name)
         terms.append((began, end if end is not None else time.time(), name, token))
     terms.sort()
-    for (_, end, name, token), (began, _, other, next_token) in zip(
-        terms, terms[1:], strict=False
+    for (_, end, name, token), (began, _, other, next_token) in itertools.pairwise(
+        terms
     ):
         assert end <= began, f"{name} held until {end}, {other} from {began}"
         assert next_token > token  # fencing tokens only grow
@@ -173,7 +174,9 @@ def test_one_holder_handover_and_failover(
     time.sleep(1.0)
     assert not starts(log, "b")  # exactly one runs it
     assert a.cron_state() == "running"
-    registered = etcd.post("kv/range", {"key": "L3NlcnZpY2VzL2pvYnMv", "range_end": "L3NlcnZpY2VzL2pvYnMw"})
+    registered = etcd.post(
+        "kv/range", {"key": "L3NlcnZpY2VzL2pvYnMv", "range_end": "L3NlcnZpY2VzL2pvYnMw"}
+    )
     assert json.dumps(registered).count('"key"') == 2  # both registered
 
     # An unready holder hands over at once (after its N failed observations),

@@ -39,7 +39,7 @@ async def until(check: Callable[[], Awaitable[bool]], limit: float = 10.0) -> fl
     """Poll *check* until it holds; the seconds it took (fails past *limit*)."""
     began = time.perf_counter()
     with trio.fail_after(limit):
-        while not await check():
+        while not await check():  # noqa: ASYNC110 - etcd is another process: polled
             await trio.sleep(0.02)
     return time.perf_counter() - began
 
@@ -65,7 +65,8 @@ def key_absent(client: EtcdClient, key: str = KEY) -> Callable[[], Awaitable[boo
 
 def spec(*children: Child) -> Supervisor:
     return Supervisor(
-        name="root", children=list(children) or [Child(name="w", target=trio.sleep_forever)]
+        name="root",
+        children=list(children) or [Child(name="w", target=trio.sleep_forever)],
     )
 
 
@@ -97,8 +98,14 @@ async def test_registers_the_key_with_its_value(etcd: EtcdServer) -> None:
         # Visible: an INFO item of readiness, and the metric.
         assert etcd_item(tree) == ("pass", "registered as /services/api/a")
         async with httpx.AsyncClient() as http:
-            metrics = (await http.get(f"http://{tree.http_addresses[0]}/metrics")).text
+            base = f"http://{tree.http_addresses[0]}"
+            metrics = (await http.get(f"{base}/metrics")).text
+            verbose = (await http.get(f"{base}/readyz?verbose")).text
+            status = (await http.get(f"{base}/status")).json()
         assert 'supervisor_etcd_registered{service="api"} 1.0' in metrics
+        assert "etcd" in verbose
+        [item] = [c for c in status["checks"] if c["name"] == "etcd"]
+        assert item["feeds"] == "info"
 
 
 async def test_unready_revokes_at_once_and_ready_registers_again(
