@@ -126,6 +126,9 @@ class SingletonRunner:
             node.standby(inc)
             async with coordinator.leadership(path) as term:
                 with term.scope:
+                    # A term ended before it began (the session ended meanwhile)
+                    # must not run the child up to its first checkpoint.
+                    await trio.lowlevel.checkpoint_if_cancelled()
                     reset = _TOKEN.set(term.token)
                     try:
                         node.elected(inc)

@@ -227,6 +227,8 @@ class EtcdMember(Service["Tree"]):
         lease = await client.grant(self.options.ttl)
         session = _Session(lease=lease, renewed=sent)
         self._set_session(session)
+        if self._leaving:  # the tree began to stop during the grant
+            session.scope.cancel()
         try:
             # Nothing raises out of this nursery: etcd's answers end the
             # session through `_Session.lose` (and the scope it cancels).
@@ -315,8 +317,8 @@ class EtcdMember(Service["Tree"]):
                     continue
                 session.renewed = sent
                 due = sent + interval
-                if self.check.up is False:
-                    self._show(tree, None)
+                if self.registered and self.check.up is False:
+                    self._show(tree, None)  # etcd answers again
         # Out of contact for two thirds of the TTL: stop the singletons now,
         # before the lease can expire and another instance be elected.
         _log.error(
@@ -333,12 +335,12 @@ class EtcdMember(Service["Tree"]):
             scope.cancel()
         for term in list(session.terms):
             term.scope.cancel()
-        # The singletons stop before the lease goes: no moment with two holders.
+        # The singletons stop before the lease goes: no moment with two holders
+        # (a term won meanwhile is cancelled before its child runs, and waited
+        # for too).
         with trio.move_on_after(session.lease.ttl):
-            for event in list(session.done.values()):
-                await event.wait()
-        if self._session is session:
-            self._set_session(None)
+            while waiting := [e for e in session.done.values() if not e.is_set()]:
+                await waiting[0].wait()
         was = self.registered
         self.registered = False
         gone = isinstance(session.lost, LeaseGone | LeaseNotFound) and not isinstance(
@@ -350,6 +352,8 @@ class EtcdMember(Service["Tree"]):
             and not await self._revoke(session.lease.id)
         ):
             self._stale.add(session.lease.id)  # etcd down: revoked when back
+        if self._session is session:
+            self._set_session(None)  # after the revoke: `_leave` waits for it
         self._show(tree, session.lost)
         if was:
             reason = "shutdown" if self._leaving else "unready"
@@ -496,11 +500,15 @@ class EtcdMember(Service["Tree"]):
 
     def _show(self, tree: Tree, error: BaseException | None) -> None:
         """Record the registration in the INFO check (and metrics); bump the tree."""
-        message = (
-            f"registered as {_decide.registration_key(self.options.service, self.instance)}"
-            if self.registered
-            else "not registered (the tree is not ready)"
-        )
+        key = _decide.registration_key(self.options.service, self.instance)
+        if self.registered:
+            message = f"registered as {key}"
+        elif self._leaving:
+            message = "not registered (the tree is stopping)"
+        elif self._membership.member:
+            message = f"registering {key}"
+        else:
+            message = "not registered (the tree is not ready)"
         self.check.record(
             tree.now(),
             Observation(value=1.0 if self.registered else 0.0, message=message)
@@ -509,7 +517,7 @@ class EtcdMember(Service["Tree"]):
             None if error is None else error,
         )
         if error is None and not self.registered:
-            # Not registered by choice (unready, stopping): a warning, not an outage.
+            # Not registered (yet, or by choice): a warning, not an outage.
             self.check.up = False
             self.check.last_error = message
         self._bump()
