@@ -7,7 +7,6 @@ This is an application, so unlike the library it configures structlog.
 from __future__ import annotations
 
 import argparse
-import functools
 import gc
 import importlib
 import importlib.util
@@ -191,16 +190,22 @@ def _user_error(ref: str, doing: str, exc: BaseException) -> SpecLoadError:
     )
 
 
+# What --checks and the fleet flags add to a run: its checks and etcd options.
+Fleet = tuple[Sequence[Check], EtcdOptions | None]
+
+
 async def serve(
     spec: SupervisorSpec,
     http: HttpOptions | None = None,
     stop_timeout: float = DEFAULT_STOP_TIMEOUT,
     gc_freeze: bool = False,
-    *,
-    checks: Sequence[Check] = (),
-    etcd: EtcdOptions | None = None,
+    fleet: Fleet | None = None,
 ) -> None:
-    """Run *spec* until it stops; SIGINT/SIGTERM stop it in order, a second one forces."""
+    """
+    Run *spec* until it stops; SIGINT/SIGTERM stop it in order, a second one
+    forces. *fleet*: the ``--checks`` and ``--etcd`` options, if any.
+    """
+    checks, etcd = fleet if fleet is not None else ((), None)
     failure: list[BaseException] = []
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
@@ -459,9 +464,9 @@ def _serve_command(
     etcd: EtcdOptions | None,
 ) -> int:
     """Run the tree; the exit status its end means."""
-    serving = functools.partial(serve, checks=checks, etcd=etcd)
+    fleet: Fleet | None = (checks, etcd) if checks or etcd is not None else None
     try:
-        trio.run(serving, spec, http, args.stop_timeout, args.gc_freeze)
+        trio.run(serve, spec, http, args.stop_timeout, args.gc_freeze, fleet)
     except (NoCoordinator, SpecError) as exc:
         print(f"supervisor: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import trio
 
 import supervisor
@@ -47,28 +48,46 @@ async def until(check: object, limit: float = 10.0) -> float:
     return time.perf_counter() - began
 
 
+async def holder_gauge(tree: supervisor.Tree) -> float:
+    """``supervisor_singleton_holder{path="root/cron"}`` from the tree's /metrics."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://{tree.http_addresses[0]}/metrics")).text
+    [line] = [
+        line
+        for line in text.splitlines()
+        if line.startswith('supervisor_singleton_holder{path="root/cron"}')
+    ]
+    return float(line.rpartition(" ")[2])
+
+
 def state(tree: supervisor.Tree) -> State | None:
     return tree.child_state("root/cron")
 
 
 async def test_a_stopping_holder_resigns_at_once(etcd: EtcdServer) -> None:
     log: Log = []
-    async with supervisor.open_tree(tree_of(log, "b"), etcd=options(etcd, "b")) as b:
-        async with supervisor.open_tree(
-            tree_of(log, "a"), etcd=options(etcd, "a")
-        ) as a:
-            await until(lambda: State.RUNNING in (state(a), state(b)))
-            holder, other = (a, b) if state(a) is State.RUNNING else (b, a)
-            await until(lambda: state(other) is State.STANDBY)
-            await trio.sleep(0.5)
-            assert [e[0] for e in log] == ["start"]  # exactly one runs it
-            assert other.observer.verdicts()["readyz"]  # standby is ready
-            stop = trio.current_time()
-            await holder.stop()
-            # Not the 10 s TTL: the stopping holder revoked its lease.
-            took = await until(lambda: state(other) is State.RUNNING)
-            assert took < 2
-            assert trio.current_time() - stop < 3
+    async with (
+        supervisor.open_tree(
+            tree_of(log, "b"), http="127.0.0.1:0", etcd=options(etcd, "b")
+        ) as b,
+        supervisor.open_tree(
+            tree_of(log, "a"), http="127.0.0.1:0", etcd=options(etcd, "a")
+        ) as a,
+    ):
+        await until(lambda: State.RUNNING in (state(a), state(b)))
+        holder, other = (a, b) if state(a) is State.RUNNING else (b, a)
+        await until(lambda: state(other) is State.STANDBY)
+        await trio.sleep(0.5)
+        assert [e[0] for e in log] == ["start"]  # exactly one runs it
+        assert other.observer.verdicts()["readyz"]  # standby is ready
+        assert await holder_gauge(holder) == 1.0
+        assert await holder_gauge(other) == 0.0
+        stop = trio.current_time()
+        await holder.stop()
+        # Not the 10 s TTL: the stopping holder revoked its lease.
+        took = await until(lambda: state(other) is State.RUNNING)
+        assert took < 2
+        assert trio.current_time() - stop < 3
     starts = [e for e in log if e[0] == "start"]
     assert len(starts) == 2
     assert starts[1][2] > starts[0][2]  # the fencing token grew
