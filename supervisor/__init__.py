@@ -3,7 +3,6 @@
 from . import logging as logging  # supervisor.logging.configure()
 from ._bind import HttpOptions, ShowDetails
 from ._checks import Check, Feeds
-from ._context import stop_requested
 from ._entry import open_tree, run
 from ._errors import (
     BadCheckResult,
@@ -20,11 +19,19 @@ from ._errors import (
     TooManyRestarts,
     TreeNotRunning,
 )
-from ._heartbeat import heartbeat
-from ._http import HealthApp
-from ._loopwatch import EventLoopHealth
-from ._singleton import NoCoordinator, NoFencingToken, fencing_token
-from ._snapshot import ExitInfo, NodeSnapshot, Reason, State, TreeSnapshot
+from ._fleet import EtcdOptions
+from ._runtime.context import stop_requested
+from ._runtime.heartbeat import heartbeat
+from ._runtime.singleton import NoCoordinator, NoFencingToken, fencing_token
+from ._runtime.tree import ChildCounts, Tree
+from ._snapshot import (
+    EventLoopHealth,
+    ExitInfo,
+    NodeSnapshot,
+    Reason,
+    State,
+    TreeSnapshot,
+)
 from ._spec import (
     AutoShutdown,
     Backoff,
@@ -35,10 +42,9 @@ from ._spec import (
     Strategy,
     Supervisor,
 )
-from ._tree import ChildCounts, Tree
 from ._version import __version__ as __version__
+from .http._app import HealthApp
 from .integrations.etcd._errors import EtcdError, EtcdUnavailable, InstanceTaken
-from .integrations.etcd._options import EtcdOptions
 
 __all__ = [
     "AutoShutdown",

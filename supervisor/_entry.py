@@ -15,20 +15,18 @@ import trio
 from ._bind import HttpOptions, ShowDetails
 from ._checks import Check
 from ._deprecate import moved
-from ._http import HealthApp
-from ._http_server import HttpServer
+from ._fleet import EtcdOptions
 from ._options import DEFAULT_LOOP_BLOCK_THRESHOLD, TreeOptions
-from ._service import CheckRunners, Service
-from ._singleton import COORDINATOR, NoCoordinator
-from ._spec import DynamicSupervisor, NodeSpec, Supervisor, SupervisorSpec
-from ._tree import Tree
+from ._runtime.services import CheckRunners, Service
+from ._runtime.singleton import COORDINATOR, NoCoordinator
+from ._runtime.tree import Tree
+from ._spec import SupervisorSpec, singleton_paths
+from .http._app import HealthApp
+from .http._server import HttpServer
 from .integrations.etcd._member import EtcdMember
-from .integrations.etcd._options import EtcdOptions
 
 
-def services(
-    options: TreeOptions, etcd: EtcdOptions | None = None
-) -> list[Service[Tree]]:
+def services(options: TreeOptions) -> list[Service[Tree]]:
     """
     The services *options* ask for: the HTTP server first (etcd registers its
     address), then the checks, then the fleet membership in etcd.
@@ -38,32 +36,17 @@ def services(
         found.append(HttpServer(options.http))
     if options.checks:
         found.append(CheckRunners(options.checks))
-    if etcd is not None:
-        found.append(EtcdMember(etcd))
+    if options.etcd is not None:
+        found.append(EtcdMember(options.etcd))
     return found
 
 
-def _singletons(spec: NodeSpec, path: str) -> list[str]:
-    """Tree paths of the singleton specs in *spec* (dynamic templates included)."""
-    found = [path] if getattr(spec, "singleton", False) else []
-    if isinstance(spec, Supervisor):
-        for child in spec.children:
-            found.extend(_singletons(child, f"{path}/{child.name}"))
-    elif isinstance(spec, DynamicSupervisor):
-        found.extend(_singletons(spec.template, f"{path}/{spec.template.name}"))
-    return found
-
-
-def _tree(
-    spec: SupervisorSpec, options: TreeOptions, etcd: EtcdOptions | None = None
-) -> Tree:
-    if etcd is not None and not isinstance(etcd, EtcdOptions):
-        raise TypeError(f"etcd must be EtcdOptions or None, got {type(etcd).__name__}")
-    # A coordinator set around the run (`_singleton.serving`) serves as well.
-    no_coordinator = etcd is None and COORDINATOR.get() is None
-    if no_coordinator and (paths := _singletons(spec, spec.name)):
+def _tree(spec: SupervisorSpec, options: TreeOptions) -> Tree:
+    # A coordinator set around the run (`singleton.serving`) serves as well.
+    no_coordinator = options.etcd is None and COORDINATOR.get() is None
+    if no_coordinator and (paths := singleton_paths(spec)):
         raise NoCoordinator(tuple(paths))
-    return Tree(spec, options, services(options, etcd), _private=True)
+    return Tree(spec, options, services(options), _private=True)
 
 
 async def run(
@@ -99,8 +82,9 @@ async def run(
         checks=checks,
         opened=opened,
         started=started,
+        etcd=etcd,
     )
-    await _tree(spec, options, etcd)._run_root()
+    await _tree(spec, options)._run_root()
 
 
 @asynccontextmanager
@@ -128,8 +112,9 @@ async def open_tree(
         checks=checks,
         opened=opened,
         started=started,
+        etcd=etcd,
     )
-    tree = _tree(spec, options, etcd)
+    tree = _tree(spec, options)
     # The root's failure and the block's own exception, raised bare after the
     # nursery closed and the tree stopped (a nursery would wrap them in an
     # ExceptionGroup, and `except KeyError` around the block would miss them).

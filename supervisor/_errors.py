@@ -19,7 +19,7 @@ Each carries what a program needs to act on it without parsing the message:
 ``.path`` (and ``.field`` of a `SpecError`, ``.limit`` of a `TooManyChildren`,
 ``.intensity``/``.period``/``.last`` of a `TooManyRestarts`, ``.address`` of an
 `HttpBindError`, ``.check`` of a `BadCheckResult`). The HTTP control route maps
-each `ControlError` to its status code in one table (`supervisor._http.CONTROL_STATUS`).
+each `ControlError` to its status code in one table (`supervisor.http._app.CONTROL_STATUS`).
 """
 
 from __future__ import annotations

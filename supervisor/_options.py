@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from ._bind import HttpOptions
 from ._checks import Check
 from ._errors import SpecError
+from ._fleet import EtcdOptions
 from ._safe import safe_repr
 
-if TYPE_CHECKING:
-    from ._tree import Tree
-
+# The hooks are called with the `Tree`; typed loosely here, since the spec
+# layer does not import the runtime (`run` and `open_tree` type them exactly).
+Hook = Callable[[Any], object]
 # A loop stuck for a second is clearly wrong; much less would also flag the
 # garbage collector's pauses in large trees (about 140 ms at 10,000 tasks).
 DEFAULT_LOOP_BLOCK_THRESHOLD = 1.0
@@ -85,6 +86,13 @@ def _hook(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
         )
 
 
+def _etcd(_: object, __: object, value: Any) -> None:
+    if value is not None and not isinstance(value, EtcdOptions):
+        raise SpecError(
+            OPTIONS, "etcd", f"must be EtcdOptions or None, got {safe_repr(value)}"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class TreeOptions:
     """
@@ -97,6 +105,8 @@ class TreeOptions:
     the `Tree` before any child starts (to wire signal handlers that may stop
     a tree still starting), *started* once every initial child has started; an
     exception either raises stops the tree in order and is raised from the run.
+    *etcd* registers the instance in etcd while it is ready and elects its
+    ``singleton=True`` children there (`EtcdOptions`, docs/fleet.md).
     """
 
     loop_block_threshold: float | None = attrs.field(
@@ -104,7 +114,6 @@ class TreeOptions:
     )
     http: HttpOptions | None = attrs.field(default=None, converter=_http)
     checks: tuple[Check, ...] = attrs.field(default=(), converter=_checks)
-    opened: Callable[[Tree], object] | None = attrs.field(default=None, validator=_hook)
-    started: Callable[[Tree], object] | None = attrs.field(
-        default=None, validator=_hook
-    )
+    opened: Hook | None = attrs.field(default=None, validator=_hook)
+    started: Hook | None = attrs.field(default=None, validator=_hook)
+    etcd: EtcdOptions | None = attrs.field(default=None, validator=_etcd)

@@ -12,7 +12,6 @@ from typing import Any, NamedTuple
 
 import attrs
 
-from ._loopwatch import UNWATCHED, EventLoopHealth
 from ._policy.states import Reason, State
 from ._safe import safe_str
 
@@ -83,6 +82,25 @@ class ExitInfo(NamedTuple):
             "exc_message": self.exc_message,
             "traceback": list(self.traceback),
         }
+
+
+@attrs.frozen(kw_only=True)
+class EventLoopHealth:
+    """The loop watcher's view, in snapshots."""
+
+    threshold: float | None  # seconds; None: not watched
+    blocked: bool  # blocked right now
+    blocked_count: int  # times it was found blocked
+    blocked_seconds_total: float  # over all blocks that ended, plus the current one
+    logging_errors: int = 0  # events the watcher could not log (the logger raised)
+
+    def as_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+UNWATCHED = EventLoopHealth(
+    threshold=None, blocked=False, blocked_count=0, blocked_seconds_total=0.0
+)
 
 
 @attrs.frozen(kw_only=True)

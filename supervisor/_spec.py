@@ -643,3 +643,21 @@ def _check_depth(path: str, depth: int) -> None:
 
 NodeSpec: TypeAlias = Child | Supervisor | DynamicSupervisor
 SupervisorSpec: TypeAlias = Supervisor | DynamicSupervisor
+
+
+def singleton_paths(spec: object, path: str | None = None) -> list[str]:
+    """
+    Tree paths of the ``singleton=True`` specs in *spec* (a dynamic
+    supervisor's template included); none for what is not a spec.
+    """
+    if not isinstance(spec, Child | Supervisor | DynamicSupervisor):
+        return []
+    here = spec.name if path is None else path
+    found = [here] if getattr(spec, "singleton", False) else []
+    if isinstance(spec, Supervisor):
+        for child in spec.children:
+            found.extend(singleton_paths(child, f"{here}/{child.name}"))
+    elif isinstance(spec, DynamicSupervisor):
+        template = spec.template
+        found.extend(singleton_paths(template, f"{here}/{template.name}"))
+    return found

@@ -3,7 +3,8 @@ Built-in health checks, to pass to ``open_tree(spec, checks=[...])``::
 
     from supervisor import Check, Feeds, checks
 
-    Check(name="redis", fn=checks.redis("127.0.0.1", 6379))
+    Check(name="redis", fn=checks.redis("127.0.0.1", 6379, password=secret))
+    Check(name="db", fn=checks.postgres("postgresql://app@db/app", timeout=1), timeout=2)
     Check(name="memory", fn=checks.memory(warn_bytes=2e9, fail_bytes=4e9), feeds=Feeds.INFO)
 
 Any async callable that raises on failure is a check too; return an
@@ -15,10 +16,14 @@ from __future__ import annotations
 import math
 import os
 import resource
+import time
+from typing import Any
 
 import trio
 
 from ._checks import CheckFailed, CheckFn, Observation
+from ._errors import SpecError
+from ._safe import safe_repr, safe_str
 
 __all__ = [
     "CheckFailed",
@@ -26,6 +31,7 @@ __all__ = [
     "http",
     "memory",
     "open_files",
+    "postgres",
     "redis",
     "tasks",
     "tcp",
@@ -57,26 +63,182 @@ def http(url: str, *, expect_status: range = range(200, 400)) -> CheckFn:
     return http_get
 
 
-def redis(host: str = "127.0.0.1", port: int = 6379) -> CheckFn:
-    """Passes when Redis answers ``PING`` with ``PONG`` (RESP over a plain TCP stream)."""
+def redis(
+    host: str = "127.0.0.1",
+    port: int = 6379,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    db: int | None = None,
+) -> CheckFn:
+    """
+    Passes when Redis answers ``PING`` with ``PONG``, after ``AUTH`` and ``SELECT``.
+
+    The commands are sent in one pipeline over a trio TCP stream and the replies
+    parsed by hiredis's `Reader` (a RESP parser with no I/O of its own). The
+    password only ever goes to the server: a refused ``AUTH`` is reported by the
+    server's error code (``WRONGPASS``), never with what was sent.
+    """
+    import hiredis  # noqa: PLC0415 - only this check needs it
+
+    if username is not None and password is None:
+        raise SpecError("checks.redis", "username", "needs a password as well")
+    if db is not None and (isinstance(db, bool) or not isinstance(db, int) or db < 0):
+        raise SpecError("checks.redis", "db", f"must be an int >= 0, got {db!r}")
+    commands: list[tuple[str, ...]] = []
+    if password is not None:
+        commands.append(
+            ("AUTH", password) if username is None else ("AUTH", username, password)
+        )
+    if db is not None:
+        commands.append(("SELECT", str(db)))
+    commands.append(("PING",))
+    # hiredis' stub types its argument as a 1-tuple; it takes any length.
+    request = b"".join(
+        hiredis.pack_command(command)  # type: ignore[arg-type]
+        for command in commands
+    )
+    names = [command[0] for command in commands]
+    del commands  # the password stays in *request* only
 
     async def redis_ping() -> Observation | None:
         stream = await trio.open_tcp_stream(host, port)
-        try:
-            await stream.send_all(b"*1\r\n$4\r\nPING\r\n")
-            reply = b""
-            while not reply.endswith(b"\r\n"):
-                chunk = await stream.receive_some(64)
-                if not chunk:
-                    break
-                reply += chunk
-        finally:
-            await stream.aclose()
-        if not reply.startswith(b"+PONG"):
-            raise CheckFailed(f"PING answered {reply[:40]!r}")
+        async with stream:
+            await stream.send_all(request)
+            replies = await _redis_replies(stream, hiredis.Reader(), len(names))
+        for name, reply in zip(names, replies, strict=True):
+            if isinstance(reply, hiredis.ReplyError):
+                raise CheckFailed(_redis_refusal(name, str(reply)))
+        if replies[-1] != b"PONG":
+            raise CheckFailed(f"PING answered {safe_repr(replies[-1], 40)}")
         return None
 
     return redis_ping
+
+
+#: The most a Redis check reads: PING's answers are a few bytes, and a server
+#: that sends more is not one (the check's timeout bounds the time, this the memory).
+_REDIS_MAX_BYTES = 64 * 1024
+
+
+async def _redis_replies(
+    stream: trio.abc.ReceiveStream, reader: Any, count: int
+) -> list[object]:
+    """The first *count* RESP replies on *stream*, parsed by a hiredis Reader."""
+    import hiredis  # noqa: PLC0415 - only the Redis check needs it
+
+    replies: list[object] = []
+    received = 0
+    while len(replies) < count:
+        try:
+            reply = reader.gets()
+        except hiredis.ProtocolError:
+            raise CheckFailed("the server does not speak RESP: not Redis?") from None
+        if reply is not False:  # hiredis' "no complete reply yet"
+            replies.append(reply)
+            continue
+        chunk = await stream.receive_some(4096)
+        received += len(chunk)
+        if not chunk or received > _REDIS_MAX_BYTES:
+            raise CheckFailed(
+                f"the connection ended after {len(replies)} of {count} replies"
+                if not chunk
+                else f"more than {_REDIS_MAX_BYTES} bytes in answer to PING"
+            )
+        reader.feed(chunk)
+    return replies
+
+
+def _redis_refusal(command: str, error: str) -> str:
+    """What a check reports for an error reply: the code, and the text but for AUTH."""
+    code = error.split(" ", 1)[0]
+    if not code.isalpha() or not code.isupper():
+        code = "ERR"
+    if command == "AUTH":
+        # Whatever the server says about the credentials stays with it.
+        return f"AUTH refused ({code}): check the username and password"
+    return f"{command} refused: {safe_str(error, 120)}"
+
+
+def postgres(dsn: str, *, timeout: float = 1.0, query: str = "SELECT 1") -> CheckFn:
+    """
+    Passes when PostgreSQL at *dsn* accepts a connection and answers *query*.
+
+    psycopg's async API is asyncio-bound, so its blocking API runs in a worker
+    thread; libpq bounds the thread by *timeout* (``connect_timeout``, at least
+    the 2 s libpq allows, and ``statement_timeout``), so give the `Check` the same
+    timeout or more. The runner's cancellation at the Check's timeout returns at
+    once; the thread, abandoned, ends within its own bound, and at most one runs
+    per check. The DSN's password is never part of what the check reports.
+    Needs the ``postgres`` extra (``pip install trio-supervisor[postgres]``).
+    """
+    conninfo = _postgres_conninfo(dsn)
+    if not (0 < timeout < math.inf):
+        raise SpecError("checks.postgres", "timeout", f"must be > 0, got {timeout!r}")
+    secret = conninfo.get("password")
+    bounded = _bounded_conninfo(dsn, conninfo, timeout)
+    one_at_a_time = trio.CapacityLimiter(1)
+
+    def query_once() -> float:
+        import psycopg  # noqa: PLC0415 - imported by _postgres_conninfo already
+
+        began = time.monotonic()
+        with psycopg.connect(bounded, autocommit=True) as conn:
+            conn.execute(query).fetchall()
+        return time.monotonic() - began
+
+    async def postgres_ping() -> Observation | None:
+        import psycopg  # noqa: PLC0415 - imported by _postgres_conninfo already
+
+        try:
+            took = await trio.to_thread.run_sync(
+                query_once, abandon_on_cancel=True, limiter=one_at_a_time
+            )
+        except psycopg.Error as exc:
+            raise CheckFailed(_scrubbed(exc, secret)) from None
+        return Observation(value=took, unit="s")
+
+    return postgres_ping
+
+
+def _postgres_conninfo(dsn: str) -> dict[str, Any]:
+    try:
+        import psycopg.conninfo  # noqa: PLC0415 - an optional dependency
+    except ImportError:
+        raise SpecError(
+            "checks.postgres",
+            "dsn",
+            "needs psycopg: pip install 'trio-supervisor[postgres]'",
+        ) from None
+    try:
+        return psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        # libpq's message quotes the DSN, and a DSN may hold a password.
+        raise SpecError(
+            "checks.postgres", "dsn", "is not a libpq connection string or URI"
+        ) from None
+
+
+def _bounded_conninfo(dsn: str, conninfo: dict[str, Any], timeout: float) -> str:
+    """*dsn* with libpq's own bounds set from *timeout* (the user's options kept)."""
+    import psycopg.conninfo  # noqa: PLC0415 - an optional dependency
+
+    statement = f"-c statement_timeout={math.ceil(timeout * 1000)}"
+    own = conninfo.get("options")
+    return psycopg.conninfo.make_conninfo(
+        dsn,
+        # libpq ignores a connect_timeout under 2 s and rounds it to seconds.
+        connect_timeout=max(2, math.ceil(timeout)),
+        options=f"{own} {statement}" if own else statement,
+    )
+
+
+def _scrubbed(error: BaseException, secret: object) -> str:
+    """A psycopg error as a check reports it, with the DSN's password cut out."""
+    text = f"{type(error).__name__}: {safe_str(error, 300)}"
+    if isinstance(secret, str) and secret:
+        text = text.replace(secret, "***")
+    return " ".join(text.split())  # libpq's messages span lines
 
 
 def _thresholded(

@@ -27,12 +27,12 @@ from collections.abc import Awaitable, Callable
 import trio
 import trio.testing
 
-from . import _faults
 from ._entry import open_tree
-from ._heartbeat import heartbeat
+from ._runtime import faults as _faults
+from ._runtime.heartbeat import heartbeat
+from ._runtime.tree import Tree
 from ._snapshot import TreeSnapshot
 from ._spec import SupervisorSpec
-from ._tree import Tree
 
 __all__ = ["beat_every", "crash", "crash_after", "hang", "run"]
 

@@ -35,13 +35,13 @@ from supervisor import (
     SpecError,
     Supervisor,
     TooManyRestarts,
-    _cli,
     open_tree,
     run,
 )
-from supervisor._http import _dumps
 from supervisor._spec import MAX_DEPTH
-from tests.test_http_fuzz import call
+from supervisor.cli import _main as _cli
+from supervisor.http._app import _dumps
+from tests.http.test_http_fuzz import call
 
 INF = math.inf
 TOKEN = "t0ken"
@@ -308,7 +308,7 @@ async def test_the_http_server_keeps_its_port_across_restarts() -> None:
     """
     async with open_tree(pool_tree(), http="127.0.0.1:0") as tree:
         first = tree.http_addresses[0]
-        system = tree._system
+        system = tree._top.system
         assert system is not None
         slot = system.slots["http"]
 
@@ -422,7 +422,7 @@ def test_spec_loading_failures_exit_2_with_the_users_traceback(
     assert 2 == status
     assert f'File "{path}", line {line}' in err
     assert shown in err
-    for ours in ("_cli.py", "importlib", "_spec.py"):
+    for ours in ("_main.py", "importlib", "_spec.py"):
         assert ours not in err
     sys.modules.pop(name, None)
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 import supervisor
-from supervisor import _cli, _version
+from supervisor import _version
+from supervisor.cli import _main as _cli
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,13 +6,11 @@ The layers, checked over the whole import closure (not only direct imports).
 * the core (spec, policy, runtime: what `Tree` needs to run) reaches no surface
   (HTTP, metrics, CLI, logging setup) and none of the surfaces' libraries;
 * no import cycle inside the package, counting imports made only for type
-  checking.
+  checking (a module's own parent packages are not counted: they are being
+  imported already when it runs).
 
 Read statically with `ast`, so the check sees every import a module could make,
-also the lazy ones inside functions. What the package does today against the
-target layout is listed in the KNOWN_* sets below: a ratchet. A new violation
-fails; fixing one also fails until its line is deleted here, so the lists only
-shrink (the architecture issue empties them).
+also the lazy ones inside functions.
 """
 
 from __future__ import annotations
@@ -43,32 +41,33 @@ IO_LIBRARIES = {
 }
 # What only the surfaces may use.
 SURFACE_LIBRARIES = {"hypercorn", "prometheus_client", "httpx", "rich"}
+# The surfaces (with everything under them): they read the tree, never the reverse.
 SURFACE_MODULES = {
     "supervisor._entry",  # the composition, above the core
-    "supervisor._http",
-    "supervisor._http_server",
-    "supervisor.checks",  # the built-in checks (httpx)
-    "supervisor._metrics",
-    "supervisor._cli",
-    "supervisor._status_cli",
-    "supervisor.logging",
     "supervisor.http",
-    "supervisor.metrics",
     "supervisor.cli",
     "supervisor.integrations",
+    "supervisor.metrics",
+    "supervisor.logging",
+    "supervisor.checks",  # the built-in checks (httpx)
+    "supervisor.testing",
 }
-# Pure layers: the specs and errors, and the policy (legacy names until it has its package).
+# Pure layers besides the policy package: specs, errors, values.
 PURE_MODULES = {
     "supervisor._spec",
+    "supervisor._options",
+    "supervisor._bind",
+    "supervisor._checks",
     "supervisor._errors",
-    "supervisor._intensity",
-    "supervisor._delays",
-    "supervisor._plan",
+    "supervisor._snapshot",
+    "supervisor._events",
+    "supervisor._safe",
 }
-CORE_ROOTS = {"supervisor._tree", "supervisor._node"}
 
-# Today's departures from the target layout (issue 10 removes them).
-KNOWN_CORE_TO_SURFACE: set[tuple[str, str]] = set()
+
+def _core_roots(graph: dict[str, set[str]]) -> set[str]:
+    """The runtime: every module of the runtime package."""
+    return {m for m in graph if m.startswith("supervisor._runtime")}
 
 
 def _module_name(path: Path) -> str:
@@ -142,7 +141,11 @@ def _graph(*, typing: bool = False) -> dict[str, set[str]]:
     modules = _modules()
     known = set(modules)
     return {
-        name: {t for t in _imports(name, path, known, typing=typing) if t != name}
+        name: {
+            t
+            for t in _imports(name, path, known, typing=typing)
+            if t != name and not name.startswith(f"{t}.")
+        }
         for name, path in modules.items()
     }
 
@@ -204,9 +207,11 @@ def _policy_modules(graph: dict[str, set[str]]) -> set[str]:
 def test_the_import_graph_is_read() -> None:
     graph = _graph()
 
-    assert "supervisor._node" in _closure(graph, "supervisor._tree")
-    assert "trio" in graph["supervisor._node"]
+    assert "supervisor._runtime.node" in _closure(graph, "supervisor._runtime.tree")
+    assert "trio" in graph["supervisor._runtime.node"]
     assert _policy_modules(graph)
+    assert PURE_MODULES <= set(graph)  # no stale name
+    assert all(any(m.startswith(s) for m in graph) for s in SURFACE_MODULES)
 
 
 def test_spec_and_policy_reach_no_io_library_through_any_chain() -> None:
@@ -220,35 +225,39 @@ def test_spec_and_policy_reach_no_io_library_through_any_chain() -> None:
     assert set() == reached
 
 
-def test_the_core_reaches_no_surface_but_the_known_ones() -> None:
+def test_the_core_reaches_no_surface() -> None:
     graph = _graph()
     reached = {
         (root, target)
-        for root in CORE_ROOTS
+        for root in _core_roots(graph)
         for target in _closure(graph, root)
         if target in SURFACE_LIBRARIES
         or any(target == s or target.startswith(s + ".") for s in SURFACE_MODULES)
     }
 
-    assert KNOWN_CORE_TO_SURFACE == reached
+    assert set() == reached
 
 
-# The one cycle today, made by imports for type checking only.
-KNOWN_CYCLES = {
-    frozenset(
-        {
-            "supervisor._heartbeat",
-            "supervisor._incarnation",  # an incarnation knows its slot, and back
-            "supervisor._slot",
-            "supervisor._node",
-            "supervisor._runners",  # a runner tells its node a child started
-            "supervisor._tree",
-            "supervisor._options",  # the opened/started hooks are typed with the Tree
-        }
-    )
-}
-
-
-def test_no_import_cycle_but_the_known_one() -> None:
+def test_no_import_cycle_not_even_for_type_checking() -> None:
     assert set() == _cycles(_graph())
-    assert KNOWN_CYCLES == _cycles(_graph(typing=True))
+    assert set() == _cycles(_graph(typing=True))
+
+
+def test_the_policy_tests_run_without_trio() -> None:
+    """The tests of pure code import no trio either: they need no event loop."""
+    found = set()
+    for path in sorted((Path(__file__).parent / "policy").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            found.update(
+                (path.name, n)
+                for n in names
+                if n.split(".")[0] in {"trio", "pytest_trio", "threading"}
+            )
+    assert set() == found

@@ -29,10 +29,10 @@ from supervisor import (
     HealthApp,
     Jitter,
     Supervisor,
-    _cli,
     open_tree,
 )
-from tests.test_http_fuzz import call
+from supervisor.cli import _main as _cli
+from tests.http.test_http_fuzz import call
 
 ARG_SECRET = "sk-live-ARG-4f9c2e"
 LOCAL_SECRET = "sk-live-LOCAL-77ab10"

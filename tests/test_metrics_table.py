@@ -1,5 +1,5 @@
 """
-Metric names live in one table (`supervisor._metrics.METRICS`): what a scrape
+Metric names live in one table (`supervisor.metrics.METRICS`): what a scrape
 exposes and what docs/http.md lists are both checked against it.
 """
 
@@ -13,7 +13,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from supervisor import Check, Child, Supervisor, open_tree
-from supervisor._metrics import METRICS, TreeCollector, registry_for
+from supervisor.metrics import METRICS, TreeCollector, registry_for
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "http.md"
 

@@ -17,24 +17,27 @@ import trio
 
 import supervisor
 from supervisor import Child, SpecError, Supervisor, Tree, open_tree, run
-from supervisor._node import Node
 from supervisor._options import TreeOptions
-from supervisor._slot import Slot
+from supervisor._runtime.node import Node
+from supervisor._runtime.slot import Slot
 
 PACKAGE = Path(supervisor.__file__).parent
 
 # Internal names a surface may import, beyond the package's public ones.
 ALLOWED_PRIVATE_IMPORTS = {
-    "_cli.py": {
+    "cli/_main.py": {
         ("_bind", "parse_bind"),  # --http is validated as HttpOptions would
         ("_spec", "SupervisorSpec"),  # a type alias
         ("_spec", "is_async_callable"),
-        ("_status_cli", "status"),
+        ("_status", "status"),  # its own package
+        ("_fleet", "FleetUsageError"),  # its own package: the --etcd flags
+        ("_fleet", "add_fleet_arguments"),
+        ("_fleet", "fleet_options"),
         ("_version", "DISTRIBUTION"),
         ("_version", "__version__"),
     },
     "testing.py": {
-        ("", "_faults"),  # the one fault-injection seam
+        ("_runtime", "faults"),  # the one fault-injection seam
         ("_spec", "SupervisorSpec"),
     },
 }
@@ -47,10 +50,14 @@ def _private_uses(source: str) -> tuple[set[tuple[str, str]], set[str]]:
     imports: set[tuple[str, str]] = set()
     attributes: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
+        if isinstance(node, ast.ImportFrom) and node.level:
             module = node.module or ""
             for alias in node.names:
-                if module.startswith("_") or alias.name.startswith("_"):
+                if (
+                    module.startswith("_")
+                    or alias.name.startswith("_")
+                    or module == "_runtime"
+                ):
                     imports.add((module, alias.name))
         elif (
             isinstance(node, ast.Attribute)
@@ -190,7 +197,7 @@ async def test_a_failing_started_hook_stops_the_tree_in_order(
 
 def test_the_runtime_carries_no_test_only_hooks() -> None:
     """
-    A hang is a beat clock that stands still (`supervisor._faults.hang`), not a
+    A hang is a beat clock that stands still (`supervisor._runtime.faults.hang`), not a
     field of every slot; an injected crash is the cause its incarnation's
     cancellation carries (`Incarnation.error`); `Node` has no test-only method.
     """

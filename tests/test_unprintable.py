@@ -30,9 +30,9 @@ from supervisor import (
 )
 from supervisor import logging as supervisor_logging
 from supervisor._checks import CheckState
-from supervisor._http import _dumps
 from supervisor._safe import MAX_TEXT, safe_repr, safe_str
 from supervisor._snapshot import ExitInfo, Reason
+from supervisor.http._app import _dumps
 
 NOW = Backoff(initial=0.5, jitter=Jitter.NONE)
 

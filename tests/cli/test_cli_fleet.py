@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from supervisor import Check, EtcdOptions, _cli
-from supervisor._cli_fleet import FleetUsageError
+from supervisor import Check, EtcdOptions
+from supervisor.cli import _main as _cli
+from supervisor.cli._fleet import FleetUsageError
 
 APP = Path(__file__).resolve().parent.parent / "integrations" / "fleet_app.py"
 

@@ -46,7 +46,7 @@ class Instance:
             [
                 sys.executable,
                 "-m",
-                "supervisor._cli",
+                "supervisor.cli",
                 "run",
                 f"{HERE / 'fleet_app.py'}:tree",
                 "--checks",

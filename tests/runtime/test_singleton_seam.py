@@ -1,5 +1,5 @@
 """
-The runtime's side of fleet singletons (`supervisor._singleton`), with a
+The runtime's side of fleet singletons (`supervisor._runtime.singleton`), with a
 coordinator of the tests' own (the etcd one is tested against a real etcd in
 tests/integrations): standby until elected, back to standby when the term ends
 (not a crash), fencing tokens, and the error without a coordinator.
@@ -17,7 +17,7 @@ import supervisor
 from supervisor import Child, State, Supervisor
 from supervisor._entry import _tree
 from supervisor._options import TreeOptions
-from supervisor._singleton import Term, serving
+from supervisor._runtime.singleton import Term, serving
 
 
 class Coordinator:

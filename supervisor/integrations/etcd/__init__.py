@@ -8,7 +8,7 @@ names are re-exported by `supervisor` (``supervisor.EtcdOptions``); this
 ``__init__`` imports nothing, so that the modules may import each other
 without a cycle through it.
 
-* ``_options``  EtcdOptions                 ``_errors``  the exceptions
+* ``_errors``   the exceptions               (EtcdOptions: ``supervisor/_fleet.py``)
 * ``_mapping``  the gateway's JSON (pure)   ``_decide``  key layout, membership, timing (pure)
 * ``_client``   EtcdClient (httpx on trio)  ``_member``  the service: lease, key, elections
 """

@@ -1,7 +1,7 @@
 """
 The instance's membership of its fleet in etcd, as a service of the tree
 (``_system/etcd``): the lease, the registration key, and the elections of its
-fleet singletons (the `Coordinator` of `supervisor._singleton`).
+fleet singletons (the `Coordinator` of `supervisor._runtime.singleton`).
 
 One lease per *session*: while the tree is ready (`_decide.next_membership`,
 one observation every ``interval`` seconds), the service holds a lease, renews
@@ -37,18 +37,18 @@ import attrs
 import trio
 
 from ..._checks import Check, CheckState, Feeds, Observation
+from ..._fleet import EtcdOptions
 from ..._log import get_logger
-from ..._service import Service
-from ..._singleton import Term, serving
+from ..._runtime.services import Service
+from ..._runtime.singleton import Term, serving
 from ..._spec import Child
 from . import _decide
 from ._client import EtcdClient
 from ._errors import EtcdError, InstanceTaken, LeaseGone, LeaseNotFound
 from ._mapping import Leader, Lease
-from ._options import EtcdOptions
 
 if TYPE_CHECKING:
-    from ..._tree import Tree
+    from ..._runtime.tree import Tree
 
 _log = get_logger("supervisor.etcd")
 
@@ -72,7 +72,7 @@ class FleetCheck(CheckState):
     samples: list[tuple[str, tuple[str, ...], float]] = attrs.field(factory=list)
 
     def metric_samples(self) -> list[tuple[str, tuple[str, ...], float]]:
-        """Rows for the collector (`_metrics`): (metric, labels, value)."""
+        """Rows for the collector (`supervisor.metrics`): (metric, labels, value)."""
         return list(self.samples)
 
 
@@ -481,7 +481,7 @@ class EtcdMember(Service["Tree"]):
         tree = self._tree
         if tree is not None:
             self._samples()
-            tree.bump()
+            tree.observer.invalidate()
 
     def _samples(self) -> None:
         service = self.options.service
@@ -510,7 +510,7 @@ class EtcdMember(Service["Tree"]):
         else:
             message = "not registered (the tree is not ready)"
         self.check.record(
-            tree.now(),
+            trio.current_time(),
             Observation(value=1.0 if self.registered else 0.0, message=message)
             if error is None
             else None,
