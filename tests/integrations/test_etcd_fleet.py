@@ -182,10 +182,12 @@ def test_one_holder_handover_and_failover(
     # An unready holder hands over at once (after its N failed observations),
     # not after the TTL: its child stops first, then the lease is revoked.
     a.unready.touch()
+    told = time.time()
     wait_for(lambda: bool(starts(log, "b")), 15, "b takes over from the unready a")
     [(stop_a)] = [at for e, who, _, at in events(log) if e == "stop" and who == "a"]
     handover = starts(log, "b")[0] - stop_a
     assert 0 <= handover < 1.0
+    unready_to_moved = starts(log, "b")[0] - told  # N observations, one a second
     a.unready.unlink()
     wait_for(lambda: a.cron_state() == "standby", 15, "a is ready again, standby")
 
@@ -195,4 +197,7 @@ def test_one_holder_handover_and_failover(
     failover = starts(log, "a")[1] - (b.killed_at or 0)
     assert failover < TTL + 2
     assert_one_holder_at_a_time(log, {"b": b.killed_at})
-    print(f"handover (unready) {handover:.3f} s, failover (kill -9) {failover:.3f} s")
+    print(
+        f"unready -> moved {unready_to_moved:.3f} s (stop -> start {handover:.3f} s), "
+        f"failover (kill -9) {failover:.3f} s"
+    )

@@ -14,10 +14,11 @@ import pytest
 import trio
 
 import supervisor
-from supervisor import Child, State, Supervisor
+from supervisor import Child, DynamicSupervisor, State, Supervisor
 from supervisor._entry import _tree
 from supervisor._options import TreeOptions
 from supervisor._runtime.singleton import Term, serving
+from supervisor._spec import singleton_paths
 
 
 class Coordinator:
@@ -163,6 +164,20 @@ def test_singletons_without_a_coordinator_fail_at_start() -> None:
     assert "etcd=EtcdOptions" in str(caught.value)
     with pytest.raises(supervisor.NoCoordinator):
         _tree(spec, TreeOptions())
+
+
+def test_singleton_paths_walk_the_whole_spec() -> None:
+    job = Child(name="job", target=trio.sleep_forever, singleton=True)
+    spec = Supervisor(
+        name="root",
+        children=[
+            Supervisor(name="cron", singleton=True, children=[job]),
+            DynamicSupervisor(name="pool", template=job),
+            Child(name="plain", target=trio.sleep_forever),
+        ],
+    )
+    assert singleton_paths(spec) == ["root/cron", "root/cron/job", "root/pool/job"]
+    assert singleton_paths(object()) == []
 
 
 def test_fencing_token_outside_a_singleton() -> None:
