@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import attrs
 import trio
 
-from ..._checks import Check, CheckState, Feeds, Observation
+from ..._checks import CheckState
 from ..._fleet import EtcdOptions
 from ..._log import get_logger
 from ..._runtime.services import Service
@@ -46,6 +46,7 @@ from . import _decide
 from ._client import EtcdClient
 from ._errors import EtcdError, InstanceTaken, LeaseGone, LeaseNotFound
 from ._mapping import Leader, Lease
+from ._status import FleetStatus
 
 if TYPE_CHECKING:
     from ..._runtime.tree import Tree
@@ -57,23 +58,8 @@ _log = get_logger("supervisor.etcd")
 _RETRY = (0.1, 0.25, 0.5, 1.0, 2.0)
 
 
-async def _never() -> None:  # the fn of the INFO check this service records itself
-    return None
-
-
 class _Unreachable(LeaseGone):
     """etcd did not answer until the stop deadline: the lease may still live there."""
-
-
-@attrs.define
-class FleetCheck(CheckState):
-    """The INFO check ``etcd``: recorded by the service, never run by a check runner."""
-
-    samples: list[tuple[str, tuple[str, ...], float]] = attrs.field(factory=list)
-
-    def metric_samples(self) -> list[tuple[str, tuple[str, ...], float]]:
-        """Rows for the collector (`supervisor.metrics`): (metric, labels, value)."""
-        return list(self.samples)
 
 
 @attrs.define(eq=False)
@@ -110,26 +96,14 @@ class EtcdMember(Service["Tree"]):
         self._stale: set[int] = set()  # leases that could not be revoked (etcd down)
         self._membership = _decide.Membership(False, 0)
         self._leaving = False  # the tree stops: never join again
-        self._tree: Tree | None = None
         self._started_at = time.time()
-        self.registered = False
-        self.holding: dict[str, int] = {}  # singleton path -> fencing token
-        self.waiting: set[str] = set()  # singleton paths in standby
-        self.check = FleetCheck(
-            check=Check(
-                name="etcd",
-                fn=_never,
-                feeds=Feeds.INFO,
-                failure_threshold=1,
-                component="etcd",
-                measurement="registered",
-            )
-        )
+        #: What the tree shows: the INFO check ``etcd`` and the gauges.
+        self.status = FleetStatus(options.service)
 
     # ---- the service protocol -----------------------------------------------------
 
     def check_states(self) -> Sequence[CheckState]:
-        return [self.check]
+        return [self.status.check]
 
     def children(self, tree: Tree) -> Sequence[Child]:
         return [
@@ -142,7 +116,7 @@ class EtcdMember(Service["Tree"]):
     @asynccontextmanager
     async def _opened(self, tree: Tree) -> AsyncIterator[None]:
         options = self.options
-        self._tree = tree
+        self.status.invalidate = tree.observer.invalidate
         self.client = EtcdClient(
             options.endpoints,
             username=options.username,
@@ -317,7 +291,7 @@ class EtcdMember(Service["Tree"]):
                     continue
                 session.renewed = sent
                 due = sent + interval
-                if self.registered and self.check.up is False:
+                if self.registered and self.status.failing:
                     self._show(tree, None)  # etcd answers again
         # Out of contact for two thirds of the TTL: stop the singletons now,
         # before the lease can expire and another instance be elected.
@@ -404,19 +378,20 @@ class EtcdMember(Service["Tree"]):
 
     @asynccontextmanager
     async def _leadership(self, path: str) -> AsyncIterator[Term]:
-        self.waiting.add(path)
-        self._bump()
+        status = self.status
+        status.waiting.add(path)
+        status.changed()
         try:
             session, leader = await self._campaign(path)
         finally:
-            self.waiting.discard(path)
+            status.waiting.discard(path)
         term = Term(token=leader.rev)
         done = trio.Event()
         session.terms.add(term)
         session.done[term] = done
         session.leaders[path] = leader
-        self.holding[path] = leader.rev
-        self._bump()
+        status.holding[path] = leader.rev
+        status.changed()
         _log.info("singleton_elected", path=path, token=leader.rev)
         try:
             if session.ending:
@@ -425,9 +400,9 @@ class EtcdMember(Service["Tree"]):
         finally:
             session.terms.discard(term)
             session.leaders.pop(path, None)
-            self.holding.pop(path, None)
+            status.holding.pop(path, None)
             done.set()
-            self._bump()
+            status.changed()
             _log.info("singleton_resigned", path=path, token=leader.rev)
             if not session.ending and self.client is not None:
                 # On failure the lease (and its key) ends with the session.
@@ -477,47 +452,15 @@ class EtcdMember(Service["Tree"]):
 
     # ---- what the tree shows ------------------------------------------------------
 
-    def _bump(self) -> None:
-        tree = self._tree
-        if tree is not None:
-            self._samples()
-            tree.observer.invalidate()
+    @property
+    def registered(self) -> bool:
+        return self.status.registered
 
-    def _samples(self) -> None:
-        service = self.options.service
-        rows: list[tuple[str, tuple[str, ...], float]] = [
-            ("supervisor_etcd_registered", (service,), 1.0 if self.registered else 0.0)
-        ]
-        rows.extend(
-            ("supervisor_singleton_holder", (path,), 1.0)
-            for path in sorted(self.holding)
-        )
-        rows.extend(
-            ("supervisor_singleton_holder", (path,), 0.0)
-            for path in sorted(self.waiting - set(self.holding))
-        )
-        self.check.samples = rows
+    @registered.setter
+    def registered(self, value: bool) -> None:
+        self.status.registered = value
 
     def _show(self, tree: Tree, error: BaseException | None) -> None:
-        """Record the registration in the INFO check (and metrics); bump the tree."""
-        key = _decide.registration_key(self.options.service, self.instance)
-        if self.registered:
-            message = f"registered as {key}"
-        elif self._leaving:
-            message = "not registered (the tree is stopping)"
-        elif self._membership.member:
-            message = f"registering {key}"
-        else:
-            message = "not registered (the tree is not ready)"
-        self.check.record(
-            trio.current_time(),
-            Observation(value=1.0 if self.registered else 0.0, message=message)
-            if error is None
-            else None,
-            None if error is None else error,
-        )
-        if error is None and not self.registered:
-            # Not registered (yet, or by choice): a warning, not an outage.
-            self.check.up = False
-            self.check.last_error = message
-        self._bump()
+        """Record the registration in the INFO check (and metrics)."""
+        self.status.key = _decide.registration_key(self.options.service, self.instance)
+        self.status.show(error, leaving=self._leaving, member=self._membership.member)
