@@ -25,7 +25,7 @@ import attrs
 
 from ._errors import BadCheckResult, SpecError
 from ._safe import MAX_TEXT, safe_repr, safe_str
-from ._spec import _check_name, _integer, _positive, is_async_callable
+from ._validators import check_name, integer, is_async_callable, positive
 
 
 class Feeds(enum.Enum):
@@ -68,13 +68,13 @@ class Check:
     ``application/health+json`` (``component:measurement``).
     """
 
-    name: str = attrs.field(validator=_check_name)
+    name: str = attrs.field(validator=check_name)
     fn: CheckFn = attrs.field(validator=_check_fn)
     feeds: Feeds = Feeds.READINESS
-    interval: float = attrs.field(default=10.0, validator=_positive())
-    timeout: float = attrs.field(default=1.0, validator=_positive())
-    failure_threshold: int = attrs.field(default=3, validator=_integer(minimum=1))
-    success_threshold: int = attrs.field(default=1, validator=_integer(minimum=1))
+    interval: float = attrs.field(default=10.0, validator=positive())
+    timeout: float = attrs.field(default=1.0, validator=positive())
+    failure_threshold: int = attrs.field(default=3, validator=integer(minimum=1))
+    success_threshold: int = attrs.field(default=1, validator=integer(minimum=1))
     component: str | None = None
     measurement: str = "status"
     component_type: str = "component"

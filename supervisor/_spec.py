@@ -9,11 +9,7 @@ path as far as it is known when the check runs (a `Child` knows its own name; a
 from __future__ import annotations
 
 import enum
-import functools
 import inspect
-import math
-import types
-import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias, cast
 
@@ -21,6 +17,20 @@ import attrs
 
 from ._errors import SpecError, TooManyChildren
 from ._safe import safe_repr
+from ._validators import (
+    args_tuple,
+    check_args,
+    check_bool,
+    check_enum,
+    check_name,
+    frozen_mapping,
+    integer,
+    is_async_callable,
+    number,
+    positive,
+    spec_path,
+    takes_task_status,
+)
 
 
 class Strategy(enum.Enum):
@@ -64,193 +74,12 @@ JitterFn: TypeAlias = Callable[[float], float]
 # and `name` is validated first, so `instance.name` is safe to read here.
 
 
-def _path(instance: object) -> str:
-    return str(getattr(instance, "name", type(instance).__name__.lower()))
-
-
-def _number(
-    *, minimum: float, inclusive: bool, optional: bool = False
-) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value is None and optional:
-            return
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise SpecError(
-                _path(instance),
-                attribute.name,
-                f"must be a number, got {safe_repr(value)}",
-            )
-        try:
-            infinite = math.isinf(value)
-        except OverflowError:  # an int beyond any float (10**400)
-            infinite = True
-        if infinite:
-            bound = " (None means no bound)" if optional else ""
-            raise SpecError(
-                _path(instance),
-                attribute.name,
-                f"must be a finite number{bound}, got {safe_repr(value, 40)}",
-            )
-        ok = value >= minimum if inclusive else value > minimum
-        if not ok or math.isnan(value):
-            op = ">=" if inclusive else ">"
-            raise SpecError(
-                _path(instance),
-                attribute.name,
-                f"must be {op} {minimum:g}, got {safe_repr(value)}",
-            )
-
-    return check
-
-
-def _positive(
-    *, optional: bool = False
-) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    return _number(minimum=0, inclusive=False, optional=optional)
-
-
-def _check_name(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, str) or not value:
-        raise SpecError(
-            safe_repr(value),
-            attribute.name,
-            f"must be a non-empty string, got {safe_repr(value)}",
-        )
-    problem = _hostile_name(value)
-    if problem:
-        raise SpecError(repr(value), attribute.name, problem)
-    if "/" in value:
-        raise SpecError(
-            value, attribute.name, "must not contain '/' (it separates tree paths)"
-        )
-
-
-MAX_NAME_LENGTH = 255  # a file name's limit on common file systems
-
-# Unicode categories refused in names: control and format characters (CR, LF,
-# NUL, bidi overrides, zero-width joiners), surrogates, private-use and
-# unassigned code points, and line/paragraph separators. Names end up in
-# log lines, metric labels, URLs and file paths; none of these belong there.
-_HOSTILE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
-
-
-def _hostile_name(value: str) -> str | None:
-    """Why *value* cannot be a node or check name, or None."""
-    if len(value) > MAX_NAME_LENGTH:
-        return f"must be at most {MAX_NAME_LENGTH} characters, got {len(value)}"
-    if value in (".", ".."):
-        return f"must not be {value!r} (it means a directory in paths and URLs)"
-    if "\\" in value:
-        return "must not contain '\\' (a path separator on Windows)"
-    if value != value.strip():
-        return "must not start or end with whitespace"
-    for char in value:
-        category = unicodedata.category(char)
-        if category in _HOSTILE_CATEGORIES or (category == "Zs" and char != " "):
-            return (
-                f"must not contain control, format or separator characters "
-                f"(found U+{ord(char):04X})"
-            )
-    return None
-
-
-def _check_enum(
-    kind: type[enum.Enum],
-) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if not isinstance(value, kind):
-            choices = ", ".join(f"{kind.__name__}.{m.name}" for m in kind)
-            raise SpecError(
-                _path(instance),
-                attribute.name,
-                f"must be one of {choices}, got {safe_repr(value)}",
-            )
-
-    return check
-
-
-def _integer(
-    *, minimum: int, optional: bool = False
-) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
-    in_range = _number(minimum=minimum, inclusive=True, optional=optional)
-
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value is None and optional:
-            return
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise SpecError(
-                _path(instance),
-                attribute.name,
-                f"must be an int, got {safe_repr(value)}",
-            )
-        in_range(instance, attribute, value)
-
-    return check
-
-
 def _check_backoff(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, Backoff):
         raise SpecError(
-            _path(instance),
+            spec_path(instance),
             attribute.name,
             f"must be a Backoff, got {safe_repr(value)}",
-        )
-
-
-def _check_bool(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, bool):
-        raise SpecError(
-            _path(instance),
-            attribute.name,
-            f"must be True or False, got {safe_repr(value)}",
-        )
-
-
-def is_async_callable(fn: object) -> bool:
-    """True for ``async def`` functions, partials of them and objects with one as ``__call__``."""
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    if isinstance(fn, type):  # calling a class builds an instance, not a coroutine
-        return False
-    if inspect.iscoroutinefunction(fn):
-        return True
-    call = getattr(fn, "__call__", None)  # noqa: B004 - we want the async-ness of __call__
-    return (
-        call is not None
-        and not inspect.isroutine(fn)
-        and inspect.iscoroutinefunction(call)
-    )
-
-
-def _takes_task_status(fn: Callable[..., object]) -> bool:
-    try:
-        return "task_status" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):  # builtins without a signature
-        return False
-
-
-def _frozen_mapping(value: Mapping[str, object] | None) -> Mapping[str, object]:
-    return types.MappingProxyType(dict(value or {}))
-
-
-def _args_tuple(value: Any) -> Any:
-    # A str is iterable: tuple("orders") would pass six one-letter arguments.
-    # Anything but a list or tuple is left as given, for _check_args to refuse.
-    return tuple(value) if isinstance(value, list | tuple) else value
-
-
-def _check_args(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, tuple):
-        # Named by its type only: arguments are where secrets go (an API key
-        # given as args=key instead of args=(key,)), and this message reaches
-        # the CLI's stderr and crash logs.
-        kind = type(value).__name__
-        article = "an" if kind[:1].lower() in "aeiou" else "a"
-        raise SpecError(
-            _path(instance),
-            attribute.name,
-            f"must be a tuple or list of positional arguments, got {article} {kind}; "
-            f"for one argument write args=(value,) with the comma",
         )
 
 
@@ -316,14 +145,14 @@ class Backoff:
     """
 
     initial: float = attrs.field(
-        default=0.5, validator=_number(minimum=0, inclusive=True)
+        default=0.5, validator=number(minimum=0, inclusive=True)
     )
     factor: float = attrs.field(
-        default=2.0, validator=_number(minimum=1, inclusive=True)
+        default=2.0, validator=number(minimum=1, inclusive=True)
     )
-    max: float = attrs.field(default=30.0, validator=_number(minimum=0, inclusive=True))
+    max: float = attrs.field(default=30.0, validator=number(minimum=0, inclusive=True))
     jitter: Jitter | JitterFn = Jitter.RANDOM
-    reset_after: float = attrs.field(default=30.0, validator=_positive())
+    reset_after: float = attrs.field(default=30.0, validator=positive())
 
     def __attrs_post_init__(self) -> None:
         if self.max < self.initial:
@@ -343,7 +172,7 @@ class Backoff:
 def _check_target(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not is_async_callable(value):
         raise SpecError(
-            _path(instance),
+            spec_path(instance),
             attribute.name,
             f"must be an async callable (an 'async def' function), got {safe_repr(value)}",
         )
@@ -352,7 +181,7 @@ def _check_target(instance: Any, attribute: attrs.Attribute[Any], value: Any) ->
 def _check_restart_significance(instance: Any) -> None:
     if instance.significant and instance.restart is Restart.PERMANENT:
         raise SpecError(
-            _path(instance),
+            spec_path(instance),
             "significant",
             "cannot be True for a PERMANENT child (it never ends by itself for good); "
             "use restart=Restart.TRANSIENT or Restart.TEMPORARY",
@@ -377,31 +206,31 @@ class Child:
       *shutdown* bounds how long its ``finally`` blocks may take.
     """
 
-    name: str = attrs.field(validator=_check_name)
+    name: str = attrs.field(validator=check_name)
     target: Callable[..., Any] = attrs.field(validator=_check_target)
     args: tuple[Any, ...] = attrs.field(
-        default=(), converter=_args_tuple, validator=_check_args
+        default=(), converter=args_tuple, validator=check_args
     )
-    kwargs: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    kwargs: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_mapping)
     restart: Restart = attrs.field(
-        default=Restart.PERMANENT, validator=_check_enum(Restart)
+        default=Restart.PERMANENT, validator=check_enum(Restart)
     )
-    shutdown: float = attrs.field(default=5.0, validator=_positive())
-    start_timeout: float = attrs.field(default=30.0, validator=_positive())
+    shutdown: float = attrs.field(default=5.0, validator=positive())
+    start_timeout: float = attrs.field(default=30.0, validator=positive())
     heartbeat_timeout: float | None = attrs.field(
-        default=None, validator=_positive(optional=True)
+        default=None, validator=positive(optional=True)
     )
-    significant: bool = attrs.field(default=False, validator=_check_bool)
-    graceful_stop: bool = attrs.field(default=False, validator=_check_bool)
+    significant: bool = attrs.field(default=False, validator=check_bool)
+    graceful_stop: bool = attrs.field(default=False, validator=check_bool)
     #: Run on one instance of the fleet only (needs etcd; see docs/fleet.md).
-    singleton: bool = attrs.field(default=False, validator=_check_bool)
+    singleton: bool = attrs.field(default=False, validator=check_bool)
     takes_task_status: bool = attrs.field(init=False, eq=False, repr=False)
     #: Levels of the subtree this spec describes (a worker is one).
     depth: int = attrs.field(init=False, default=1, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         _check_restart_significance(self)
-        object.__setattr__(self, "takes_task_status", _takes_task_status(self.target))
+        object.__setattr__(self, "takes_task_status", takes_task_status(self.target))
         # Complete once the child is placed in a supervisor (see check_arguments).
         check_arguments(self, self.name, complete=False)
 
@@ -429,26 +258,26 @@ class Supervisor:
     (each child has its own bound), as OTP's ``infinity`` for supervisors.
     """
 
-    name: str = attrs.field(validator=_check_name)
+    name: str = attrs.field(validator=check_name)
     children: tuple[NodeSpec, ...] = attrs.field(default=(), converter=_children_tuple)
     strategy: Strategy = attrs.field(
-        default=Strategy.ONE_FOR_ONE, validator=_check_enum(Strategy)
+        default=Strategy.ONE_FOR_ONE, validator=check_enum(Strategy)
     )
-    intensity: int = attrs.field(default=3, validator=_integer(minimum=0))
-    period: float = attrs.field(default=5.0, validator=_positive())
+    intensity: int = attrs.field(default=3, validator=integer(minimum=0))
+    period: float = attrs.field(default=5.0, validator=positive())
     backoff: Backoff = attrs.field(factory=Backoff, validator=_check_backoff)
     auto_shutdown: AutoShutdown = attrs.field(
-        default=AutoShutdown.NEVER, validator=_check_enum(AutoShutdown)
+        default=AutoShutdown.NEVER, validator=check_enum(AutoShutdown)
     )
     restart: Restart = attrs.field(
-        default=Restart.PERMANENT, validator=_check_enum(Restart)
+        default=Restart.PERMANENT, validator=check_enum(Restart)
     )
     shutdown: float | None = attrs.field(
-        default=None, validator=_positive(optional=True)
+        default=None, validator=positive(optional=True)
     )
-    significant: bool = attrs.field(default=False, validator=_check_bool)
+    significant: bool = attrs.field(default=False, validator=check_bool)
     #: Run on one instance of the fleet only (needs etcd; see docs/fleet.md).
-    singleton: bool = attrs.field(default=False, validator=_check_bool)
+    singleton: bool = attrs.field(default=False, validator=check_bool)
     depth: int = attrs.field(init=False, default=1, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -494,21 +323,21 @@ class DynamicSupervisor:
     (``None``: no cap). Ended children that will not be restarted are removed.
     """
 
-    name: str = attrs.field(validator=_check_name)
+    name: str = attrs.field(validator=check_name)
     template: Child | Supervisor = attrs.field()
     max_children: int | None = attrs.field(
-        default=None, validator=_integer(minimum=1, optional=True)
+        default=None, validator=integer(minimum=1, optional=True)
     )
-    intensity: int = attrs.field(default=3, validator=_integer(minimum=0))
-    period: float = attrs.field(default=5.0, validator=_positive())
+    intensity: int = attrs.field(default=3, validator=integer(minimum=0))
+    period: float = attrs.field(default=5.0, validator=positive())
     backoff: Backoff = attrs.field(factory=Backoff, validator=_check_backoff)
     restart: Restart = attrs.field(
-        default=Restart.PERMANENT, validator=_check_enum(Restart)
+        default=Restart.PERMANENT, validator=check_enum(Restart)
     )
     shutdown: float | None = attrs.field(
-        default=None, validator=_positive(optional=True)
+        default=None, validator=positive(optional=True)
     )
-    significant: bool = attrs.field(default=False, validator=_check_bool)
+    significant: bool = attrs.field(default=False, validator=check_bool)
     depth: int = attrs.field(init=False, default=1, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:

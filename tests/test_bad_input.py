@@ -40,7 +40,7 @@ from supervisor import (
 )
 from supervisor._spec import MAX_DEPTH
 from supervisor.cli import _main as _cli
-from supervisor.http._app import _dumps
+from supervisor.http._documents import dumps
 from tests.http.test_http_fuzz import call
 
 INF = math.inf
@@ -176,7 +176,7 @@ async def test_status_serves_non_finite_floats_as_null() -> None:
 
     assert 200 == status
     assert json.loads(body)["tree"]["root"]["children"][0]["heartbeat_timeout"] is None
-    assert b'{"a":null,"b":[1.5,null]}' == _dumps({"a": INF, "b": (1.5, math.nan)})
+    assert b'{"a":null,"b":[1.5,null]}' == dumps({"a": INF, "b": (1.5, math.nan)})
 
 
 # ---- item 16: binds ---------------------------------------------------------

@@ -27,7 +27,7 @@ from supervisor import (
     open_tree,
     testing,
 )
-from supervisor.http._app import CONTROL_STATUS, control_status
+from supervisor.http._routes import CONTROL_STATUS, control_status
 
 CONTROL_ERRORS = {
     ChildLookupError,

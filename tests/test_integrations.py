@@ -23,6 +23,7 @@ from supervisor import (
     Check,
     Child,
     Jitter,
+    State,
     Supervisor,
     checks,
     heartbeat,
@@ -203,7 +204,16 @@ async def test_dashboard_renders_the_live_tree(tmp_path: Path) -> None:
         Check(name="payments", fn=payments_api, interval=0.1, failure_threshold=2),
     ]
     async with open_tree(spec, http="127.0.0.1:0", checks=health) as tree:
-        await trio.sleep(0.3)  # the broker crashed once, payments failed: to show
+        # What the page must show: the broker crashed once (now in its long
+        # backoff), payments failed its threshold, the cache passed.
+        by_name = {c.check.name: c for c in tree.observer.checks()}
+        await wait_for(
+            lambda: (
+                tree.child_state("shop/consumers/broker") is State.BACKOFF
+                and by_name["payments"].up is False
+                and by_name["cache"].up is True
+            )
+        )
         url = f"http://{tree.http_addresses[0]}/"
         flags = [
             chromium(),

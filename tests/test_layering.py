@@ -55,6 +55,7 @@ SURFACE_MODULES = {
 # Pure layers besides the policy package: specs, errors, values.
 PURE_MODULES = {
     "supervisor._spec",
+    "supervisor._validators",
     "supervisor._options",
     "supervisor._bind",
     "supervisor._checks",

@@ -28,7 +28,7 @@ ALLOWED_PRIVATE_IMPORTS = {
     "cli/_main.py": {
         ("_bind", "parse_bind"),  # --http is validated as HttpOptions would
         ("_spec", "SupervisorSpec"),  # a type alias
-        ("_spec", "is_async_callable"),
+        ("_validators", "is_async_callable"),
         ("_status", "status"),  # its own package
         ("_fleet", "FleetUsageError"),  # its own package: the --etcd flags
         ("_fleet", "add_fleet_arguments"),
@@ -223,3 +223,55 @@ async def test_a_failing_opened_hook_is_raised_bare_before_any_child() -> None:
         async with open_tree(spec, loop_block_threshold=None, opened=opened):
             pass  # pragma: no cover
     assert ran == []
+
+
+# DESIGN's calls, plus stop, request_stop, wait_stopped, version,
+# event_loop_health and child_state (a single child's state, without a snapshot).
+TREE_CALLS = {
+    "snapshot",
+    "start_child",
+    "terminate_child",
+    "restart_child",
+    "delete_child",
+    "which_children",
+    "count_children",
+    "stop",
+    "request_stop",
+    "wait_stopped",
+    "version",
+    "event_loop_health",
+    "child_state",
+}
+# Moved off the Tree: they warn for a release (`_deprecate.moved`), then go.
+TREE_DEPRECATED = {
+    "asgi_app",
+    "check_states",
+    "not_ready_children",
+    "probe_facts",
+    "shutting_down",
+    "walk_children",
+}
+
+
+def test_the_tree_offers_designs_calls_and_the_deprecated_ones_only() -> None:
+    public = {n for n in dir(supervisor.Tree) if not n.startswith("_")}
+
+    assert TREE_CALLS | TREE_DEPRECATED == public
+
+
+def test_every_deprecated_tree_call_warns_with_its_replacement() -> None:
+    for name in sorted(TREE_DEPRECATED):
+        member = inspect.getattr_static(supervisor.Tree, name)
+        fn = member.fget if isinstance(member, property) else member
+        assert fn is not None
+        assert hasattr(fn, "__wrapped__"), f"Tree.{name} is not wrapped by moved()"
+
+
+def test_no_module_is_over_500_lines() -> None:
+    long = {
+        str(p.relative_to(PACKAGE)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 500
+    }
+
+    assert {} == long

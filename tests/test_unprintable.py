@@ -32,7 +32,7 @@ from supervisor import logging as supervisor_logging
 from supervisor._checks import CheckState
 from supervisor._safe import MAX_TEXT, safe_repr, safe_str
 from supervisor._snapshot import ExitInfo, Reason
-from supervisor.http._app import _dumps
+from supervisor.http._documents import dumps
 
 NOW = Backoff(initial=0.5, jitter=Jitter.NONE)
 
@@ -252,7 +252,7 @@ def test_json_documents_render_unprintable_values() -> None:
     """
     The HTTP JSON encoder's fallback for unknown objects cannot raise.
     """
-    body = json.loads(_dumps({"value": BadRepr(), "exit": "ok"}))
+    body = json.loads(dumps({"value": BadRepr(), "exit": "ok"}))
 
     assert {"value": "<unprintable BadRepr object>", "exit": "ok"} == body
 

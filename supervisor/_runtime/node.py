@@ -219,8 +219,17 @@ class Node(NodeStarts):
         node = inc.slot.node = Node(spec, inc.slot.path, self.hub)
         return node
 
-    def on_exit(self, inc: Incarnation, exit_info: ExitInfo | None) -> None:
-        """*inc* ended: ask the policy, then apply its decision."""
+    def on_exit(
+        self,
+        inc: Incarnation,
+        exit_info: ExitInfo | None,
+        scope: trio.CancelScope | None = None,
+    ) -> tuple[Incarnation, float] | None:
+        """
+        *inc* ended: ask the policy, then apply its decision. With *scope* (the
+        uncancelled scope of a crashed incarnation), a restart alone is not
+        launched but returned, with its delay, to run in the caller's task.
+        """
         slot = inc.slot
         was_running = inc.running
         # One clock read per exit: the exit already carries its time.
@@ -251,7 +260,7 @@ class Node(NodeStarts):
         )
         if kind <= STOPPED_RETURNED:
             self._stopped(slot, exit_info, now, kind)
-            return
+            return None
         assert exit_info is not None  # the policy stops an incarnation without one
         slot.last_exit = exit_info
         reason = exit_info.reason
@@ -263,21 +272,25 @@ class Node(NodeStarts):
             self._timed_out(slot, exit_info)
         if kind in (ENDED, ENDED_AUTO_SHUTDOWN):
             self._ended(slot, exit_info, auto_shutdown=kind == ENDED_AUTO_SHUTDOWN)
-            return
+            return None
         if kind == ESCALATE:
             slot.move(EXIT_FAILED)
             self.hub.bump()
             self._escalate(exit_info)
-            return
+            return None
         by_reason = slot.restarts_by_reason
         by_reason[reason] = by_reason.get(reason, 0) + 1
         slot.log.info(
             "child_restart_scheduled", delay=delay, attempt=slot.schedule.attempt
         )
-        if kind == RESTART_ALONE:
+        if kind != RESTART_ALONE:
+            self._sweep(slot, delay)
+        elif scope is None:
             self._launch(slot, delay, relaunch=True)
         else:
-            self._sweep(slot, delay)
+            nxt = self._incarnate(slot, delay, relaunch=True, scope=scope)
+            return None if nxt is None else (nxt, delay)
+        return None
 
     def _significant_alive(self, slot: Slot) -> bool:
         """Does a significant sibling of *slot* run, or wait to start?"""

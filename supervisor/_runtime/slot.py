@@ -97,11 +97,15 @@ class Incarnation:
         clock: Callable[[], float],
         stop_event: trio.Event | None,
         next_start_at: float | None,
+        scope: trio.CancelScope | None = None,
     ) -> None:
         self.slot = slot
         self.clock = clock
         self.at = 0.0
-        self.scope = trio.CancelScope()
+        # Shared with the incarnation before it when that one ended without
+        # its scope being cancelled (a crash never cancels it): the next run
+        # goes on in the same task, inside the same scope (`NodeStarts`).
+        self.scope = trio.CancelScope() if scope is None else scope
         # Graceful-stop children only: set when the supervisor asks it to return.
         self.stop_event = stop_event
         # When its backoff wait ends; None once its code is called.
@@ -123,7 +127,9 @@ class Incarnation:
         self.stop_timer: Timer | None = None
 
     def cancel(self, reason: Reason) -> None:
-        """Cancel it for *reason*; the first reason stays."""
+        """Cancel it for *reason*; the first reason stays. An ended one: nothing."""
+        if self.slot.current is not self:
+            return  # its scope may be its successor's now
         if self.cancel_reason is None:
             # A stop of a child the watchdog already cancelled does not turn
             # its heartbeat_timeout into a shutdown.

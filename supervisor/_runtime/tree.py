@@ -138,14 +138,14 @@ class Tree:
         """The tree is stopping (readiness fails from the first moment)."""
         return self._root.closing
 
-    def is_dynamic_supervisor(self, path: str) -> bool:
+    def _is_dynamic_supervisor(self, path: str) -> bool:
         """Does *path* name a running dynamic supervisor (no error for other nodes)?"""
         try:
             return self._node(path).dynamic
         except (ChildLookupError, NotSupported, TreeNotRunning):
             return False
 
-    async def start_stopped_child(self, path: str) -> None:
+    async def _start_stopped_child(self, path: str) -> None:
         """
         Start the stopped child at *path* again.
 
@@ -268,11 +268,11 @@ class Tree:
             TooManyChildren: A dynamic supervisor is at *max_children*.
             SpecError: A spec given to a dynamic supervisor, or args to a static one.
         """
-        child, settled = await self.add_child_soon(path, spec, args=args, name=name)
+        child, settled = await self._add_child_soon(path, spec, args=args, name=name)
         await settled.wait()
         return child
 
-    async def add_child_soon(
+    async def _add_child_soon(
         self,
         path: str,
         spec: NodeSpec | None = None,

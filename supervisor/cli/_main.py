@@ -31,7 +31,8 @@ from .._errors import HttpBindError, SpecError, TooManyRestarts
 from .._fleet import EtcdOptions
 from .._runtime.singleton import NoCoordinator
 from .._runtime.tree import Tree
-from .._spec import DynamicSupervisor, Supervisor, SupervisorSpec, is_async_callable
+from .._spec import DynamicSupervisor, Supervisor, SupervisorSpec
+from .._validators import is_async_callable
 from .._version import DISTRIBUTION, __version__
 from ..integrations import consul
 from ._fleet import FleetUsageError, add_fleet_arguments, fleet_options

@@ -78,13 +78,13 @@ def test_api(case: schemathesis.Case, base_url: str) -> None:
 
 def test_the_description_lists_exactly_the_routes_of_the_table() -> None:
     """
-    docs/openapi.yaml and the route table (`supervisor.http._app.ROUTES`) agree: every
+    docs/openapi.yaml and the route table (`supervisor.http._routes.ROUTES`) agree: every
     route with its methods (HEAD goes with GET), and a ``/NAME`` form for the
     routes that take one; no path the table does not serve.
     """
     import yaml  # noqa: PLC0415 - schemathesis' dependency; only this test reads YAML
 
-    from supervisor.http._app import ROUTES  # noqa: PLC0415 - the table under test
+    from supervisor.http._routes import ROUTES  # noqa: PLC0415 - the table under test
 
     paths = yaml.safe_load((HERE.parents[1] / "docs" / "openapi.yaml").read_text())[
         "paths"

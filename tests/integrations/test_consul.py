@@ -15,7 +15,7 @@ import pytest
 
 from supervisor import SpecError
 from supervisor.cli import _main as _cli
-from supervisor.http._app import ROUTES
+from supervisor.http._routes import ROUTES
 from supervisor.integrations.consul import go_duration, service_definition
 
 # Consul's documented registration fields (agent service register: the service

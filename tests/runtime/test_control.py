@@ -41,7 +41,7 @@ from supervisor import (
     open_tree,
     testing,
 )
-from supervisor.http._app import CONTROL_ANSWER_WITHIN
+from supervisor.http._routes import CONTROL_ANSWER_WITHIN
 from tests.http.test_http_fuzz import call
 
 TOKEN = "control-token"
@@ -554,7 +554,7 @@ class Fuzz:
                 await tree.start_child(parent, args=(name,), name=name)
             elif op == "start":
                 try:
-                    await tree.start_stopped_child(target)
+                    await tree._start_stopped_child(target)
                 except ChildLookupError:  # deleted (or never added): add it
                     await tree.start_child(parent, self.specs[target])
             elif op == "terminate":

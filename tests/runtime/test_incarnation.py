@@ -10,7 +10,17 @@ from typing import Any
 import attrs
 import trio
 
-from supervisor import Backoff, Child, Jitter, Supervisor, heartbeat, open_tree, testing
+from supervisor import (
+    Backoff,
+    Child,
+    Jitter,
+    Reason,
+    State,
+    Supervisor,
+    heartbeat,
+    open_tree,
+    testing,
+)
 from supervisor._runtime.slot import Incarnation, Slot
 
 # What belongs to one run of a child, and so to its incarnation, not its slot.
@@ -75,3 +85,118 @@ async def test_a_child_between_runs_has_no_incarnation(autojump_clock: Any) -> N
         assert backoff.ended
         # Its timers let go of it: nothing but this test holds the old runs.
         assert 0 == tree._hub.watchdog.pending
+
+
+def _task_log() -> tuple[list[tuple[object, Incarnation]], Any, trio.Event]:
+    """A child that records (its task, its incarnation), crashing 3 times."""
+    seen: list[tuple[object, Incarnation]] = []
+    fourth = trio.Event()
+
+    async def crashing() -> None:
+        from supervisor._runtime.slot import CURRENT  # noqa: PLC0415 - the seam under test
+
+        seen.append((trio.lowlevel.current_task(), CURRENT.get()))
+        if len(seen) < 4:
+            raise RuntimeError("boom")
+        fourth.set()
+        await trio.sleep_forever()
+
+    return seen, crashing, fourth
+
+
+async def test_a_crash_restarted_alone_runs_again_in_the_same_task(
+    autojump_clock: Any,
+) -> None:
+    """
+    The restart path's shortcut: a crash never cancels the incarnation's scope,
+    so the next run goes on in the same task, inside the same scope, each run
+    still its own incarnation (with and without a backoff delay).
+    """
+    seen, crashing, fourth = _task_log()
+    spec = Supervisor(
+        name="app",
+        intensity=10,
+        backoff=Backoff(initial=0.1, max=0.1, jitter=Jitter.NONE),
+        children=[Child(name="c", target=crashing)],
+    )
+    async with open_tree(spec) as tree:
+        await fourth.wait()
+        assert 1 == len({task for task, _ in seen})
+        assert 4 == len({id(inc) for _, inc in seen})
+        assert 1 == len({id(inc.scope) for _, inc in seen})
+        assert 3 == tree.snapshot().node("app/c").restarts
+
+
+async def test_an_ended_incarnation_cannot_cancel_its_successor(
+    autojump_clock: Any,
+) -> None:
+    """They share a scope: a cancel through the stale one must do nothing."""
+    seen, crashing, fourth = _task_log()
+    spec = Supervisor(
+        name="app", intensity=10, children=[Child(name="c", target=crashing)]
+    )
+    async with open_tree(spec) as tree:
+        await fourth.wait()
+        stale, current = seen[0][1], seen[-1][1]
+        assert stale.scope is current.scope
+        stale.cancel(Reason.SHUTDOWN)
+        await trio.sleep(1)
+        assert not current.scope.cancel_called
+        assert State.RUNNING is tree.child_state("app/c")
+
+
+async def test_a_crash_loop_in_one_task_starves_no_sibling(autojump_clock: Any) -> None:
+    """Each restart in the same task still yields to the scheduler."""
+    ticks = 0
+    crashes = 0
+
+    async def ticking() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await trio.lowlevel.checkpoint()
+
+    async def crash_loop() -> None:
+        nonlocal crashes
+        crashes += 1
+        raise RuntimeError("boom")
+
+    spec = Supervisor(
+        name="app",
+        intensity=10_000,
+        period=3600,
+        backoff=Backoff(initial=0, jitter=Jitter.NONE),
+        children=[
+            Child(name="tick", target=ticking),
+            Child(name="loop", target=crash_loop),
+        ],
+    )
+    async with open_tree(spec):
+        while crashes < 1000:
+            await trio.lowlevel.checkpoint()
+        assert ticks >= 900  # interleaved: about one tick per restart
+
+
+async def test_a_cancelled_scope_is_not_shared_by_the_next_run(
+    autojump_clock: Any,
+) -> None:
+    """A run cancelled (here by the test kit's crash) restarts in a fresh task and scope."""
+    runs: list[Incarnation] = []
+    second = trio.Event()
+
+    async def sleeper() -> None:
+        from supervisor._runtime.slot import CURRENT  # noqa: PLC0415 - the seam under test
+
+        runs.append(CURRENT.get())
+        if len(runs) == 2:
+            second.set()
+        await trio.sleep_forever()
+
+    spec = Supervisor(name="app", children=[Child(name="s", target=sleeper)])
+    async with open_tree(spec) as tree:
+        await trio.sleep(0.1)
+        testing.crash(tree, "app/s", RuntimeError("injected"))
+        await second.wait()
+        assert runs[0].scope is not runs[1].scope
+        assert runs[0].scope.cancel_called
+        assert not runs[1].scope.cancel_called

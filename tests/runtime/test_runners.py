@@ -14,7 +14,7 @@ import trio
 import supervisor
 from supervisor import Child, DynamicSupervisor, Supervisor
 from supervisor._runtime.runners import KINDS, SUPERVISOR, TASK, traits
-from supervisor._runtime.slot import Incarnation
+from supervisor._runtime.slot import Incarnation, make_slot
 from supervisor._snapshot import Reason
 from supervisor._spec import NodeSpec
 
@@ -77,9 +77,16 @@ def test_the_table_covers_every_kind_of_spec() -> None:
     assert (True, (child,)) == (traits(sup).supervises, traits(sup).children)
 
 
+def _current(stop_event: trio.Event | None) -> Incarnation:
+    """An incarnation that is its slot's current one (an ended one ignores cancels)."""
+    slot = make_slot(Child(name="c", target=trio.sleep_forever), "app/c", 0, None)
+    inc = slot.current = Incarnation(slot, float, stop_event, None)
+    return inc
+
+
 async def test_a_task_is_asked_then_cancelled_and_then_nothing_is_left() -> None:
     """stop: the graceful request (if it runs); kill: the cancellation, once."""
-    graceful = Incarnation(None, float, trio.Event(), None)  # type: ignore[arg-type]
+    graceful = _current(trio.Event())
     graceful.running = True
     TASK.stop(graceful)
     assert graceful.stop_event is not None
@@ -91,9 +98,9 @@ async def test_a_task_is_asked_then_cancelled_and_then_nothing_is_left() -> None
     )
     assert not TASK.kill(graceful)  # trio cannot abandon a task
 
-    plain = Incarnation(None, float, None, None)  # type: ignore[arg-type]
+    plain = _current(None)
     TASK.stop(plain)
     assert (Reason.SHUTDOWN, False) == (plain.cancel_reason, TASK.kill(plain))
-    node = Incarnation(None, float, None, None)  # type: ignore[arg-type]
+    node = _current(None)
     SUPERVISOR.stop(node)
     assert (Reason.SHUTDOWN, False) == (node.cancel_reason, SUPERVISOR.kill(node))
