@@ -20,8 +20,8 @@ campaign on the same lease. A session ends when:
 
 Nothing here can hurt the tree: every etcd error is caught, shown (the INFO
 check ``etcd``, events, metrics) and retried with backoff; the service only
-ever stops its own work. Shutdown leaves the fleet in the root's
-``before_stop`` hook, before any user child stops (bounded by ``timeout``).
+ever stops its own work. Shutdown leaves the fleet in `before_stop` (the
+service protocol's), before any user child stops (bounded by ``timeout``).
 """
 
 from __future__ import annotations
@@ -123,8 +123,6 @@ class EtcdMember(Service["Tree"]):
             password=options.password,
             timeout=options.timeout,
         )
-        # Leave the fleet before the user's children stop (see the module doc).
-        tree._root.before_stop.append(self._leave)
         self._show(tree, None)
         try:
             with serving(self):
@@ -327,7 +325,7 @@ class EtcdMember(Service["Tree"]):
         ):
             self._stale.add(session.lease.id)  # etcd down: revoked when back
         if self._session is session:
-            self._set_session(None)  # after the revoke: `_leave` waits for it
+            self._set_session(None)  # after the revoke: `before_stop` waits for it
         self._show(tree, session.lost)
         if was:
             reason = "shutdown" if self._leaving else "unready"
@@ -353,8 +351,8 @@ class EtcdMember(Service["Tree"]):
             return True
         return False
 
-    async def _leave(self) -> None:
-        """The root's before_stop hook: leave the fleet before any child stops."""
+    async def before_stop(self) -> None:
+        """The tree begins to stop: leave the fleet before any of its children stops."""
         self._leaving = True
         session = self._session
         if session is not None:
