@@ -20,14 +20,18 @@ from ._errors import (
     TreeNotRunning,
 )
 from ._fleet import EtcdOptions
+from ._process_spec import Process
 from ._runtime.context import stop_requested
 from ._runtime.heartbeat import heartbeat
+from ._runtime.process import ProcessFailed
+from ._runtime.process_facts import ProcessOverMemory
 from ._runtime.singleton import NoCoordinator, NoFencingToken, fencing_token
 from ._runtime.tree import ChildCounts, Tree
 from ._snapshot import (
     EventLoopHealth,
     ExitInfo,
     NodeSnapshot,
+    ProcessSnapshot,
     Reason,
     State,
     TreeSnapshot,
@@ -74,6 +78,10 @@ __all__ = [
     "NodeSnapshot",
     "NotInChild",
     "NotSupported",
+    "Process",
+    "ProcessFailed",
+    "ProcessOverMemory",
+    "ProcessSnapshot",
     "Reason",
     "Restart",
     "ShowDetails",

@@ -15,21 +15,25 @@ import trio
 from ._bind import HttpOptions, ShowDetails
 from ._checks import Check
 from ._deprecate import moved
-from ._fleet import EtcdOptions
+from ._fleet import EtcdOptions, singleton_paths
 from ._options import DEFAULT_LOOP_BLOCK_THRESHOLD, TreeOptions
+from ._runtime.reaper import OrphanReaper
 from ._runtime.services import CheckRunners, Service
 from ._runtime.singleton import COORDINATOR, NoCoordinator
 from ._runtime.tree import Tree
-from ._spec import SupervisorSpec, singleton_paths
+from ._spec import SupervisorSpec
 from .http._app import HealthApp
 from .http._server import HttpServer
 from .integrations.etcd._member import EtcdMember
+from .integrations.systemd import SystemdNotifier
 
 
 def services(options: TreeOptions) -> list[Service[Tree]]:
     """
     The services *options* ask for: the HTTP server first (etcd registers its
-    address), then the checks, then the fleet membership in etcd.
+    address), then the checks, then the fleet membership in etcd; and the
+    systemd notifier when the tree runs under systemd (NOTIFY_SOCKET), the
+    orphan reaper when it runs as PID 1.
     """
     found: list[Service[Tree]] = []
     if options.http is not None:
@@ -38,6 +42,11 @@ def services(options: TreeOptions) -> list[Service[Tree]]:
         found.append(CheckRunners(options.checks))
     if options.etcd is not None:
         found.append(EtcdMember(options.etcd))
+    notifier = SystemdNotifier.from_environment()  # None unless run by systemd
+    if notifier is not None:
+        found.append(notifier)
+    if OrphanReaper.needed():  # PID 1 in a container: orphans come to the tree
+        found.append(OrphanReaper())
     return found
 
 

@@ -28,6 +28,16 @@ EVENTS: dict[str, tuple[Level, str]] = {
         "error",
         "supervisor",
     ),  # a bookkeeping bug; the tree goes on
+    # an OS-process child (logger "supervisor", bound with the child's path)
+    "process_spawned": ("debug", "supervisor"),
+    "process_output": ("info", "supervisor"),
+    "process_exited": ("info", "supervisor"),
+    "process_killed": ("warning", "supervisor"),
+    "process_over_memory": ("warning", "supervisor"),
+    "notify_ignored": ("warning", "supervisor"),
+    "orphans_reaped": ("debug", "supervisor"),
+    "notify_errno": ("warning", "supervisor"),
+    "notify_watchdog_trigger": ("warning", "supervisor"),
     # a supervisor's life
     "intensity_exceeded": ("error", "supervisor"),
     "supervisor_escalated": ("error", "supervisor"),
@@ -46,6 +56,8 @@ EVENTS: dict[str, tuple[Level, str]] = {
     "http_serving": ("info", "supervisor.http"),
     "http_control": ("info", "supervisor.http"),
     "http_unauthorized": ("warning", "supervisor.http"),
+    # the tree under systemd
+    "systemd_notify_failed": ("warning", "supervisor.systemd"),
     # the CLI
     "stop_requested": ("warning", "supervisor.cli"),
     "forced_exit": ("error", "supervisor.cli"),

@@ -122,3 +122,25 @@ class EtcdOptions:
     timeout: float = attrs.field(default=2.0, validator=_positive)
     username: str | None = None
     password: str | None = attrs.field(default=None, repr=False)
+
+
+def singleton_paths(spec: object, path: str | None = None) -> list[str]:
+    """
+    Tree paths of the ``singleton=True`` specs in *spec* (a dynamic
+    supervisor's template included); none for what is not a spec. Read by
+    attribute, so that every kind of child (Process too) is found the same way.
+    """
+    name = getattr(spec, "name", None)
+    if not isinstance(name, str):
+        return []
+    here = name if path is None else path
+    found = [here] if getattr(spec, "singleton", False) is True else []
+    children = getattr(spec, "children", ())
+    for child in children if isinstance(children, tuple) else ():
+        found.extend(singleton_paths(child, f"{here}/{getattr(child, 'name', '?')}"))
+    template = getattr(spec, "template", None)
+    if template is not None:
+        found.extend(
+            singleton_paths(template, f"{here}/{getattr(template, 'name', '?')}")
+        )
+    return found

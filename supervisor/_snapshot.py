@@ -16,7 +16,14 @@ from ._policy.states import Reason, State
 from ._safe import safe_str
 
 # State and Reason are the policy's words, re-exported for the runtime.
-__all__ = ["ExitInfo", "NodeSnapshot", "Reason", "State", "TreeSnapshot"]
+__all__ = [
+    "ExitInfo",
+    "NodeSnapshot",
+    "ProcessSnapshot",
+    "Reason",
+    "State",
+    "TreeSnapshot",
+]
 
 _TRACEBACK_FRAMES = 8  # enough to find the raising frame; bounded memory per child
 
@@ -104,12 +111,54 @@ UNWATCHED = EventLoopHealth(
 
 
 @attrs.frozen(kw_only=True)
+class ProcessSnapshot:
+    """What a `Process` child's OS process is doing (or did last)."""
+
+    pid: int | None  # its current (or last) process
+    exit: str | None  # how the last one ended: "exit_code=3", "signal=SIGSEGV"
+    killed: bool  # its stop came to SIGKILL
+    ready: bool  # notify: READY=1 received
+    status: str | None  # notify: the last STATUS=
+    stopping: bool  # notify: STOPPING=1 received
+    errno: int | None  # notify: the last ERRNO=
+    notifications: int  # datagrams acted on (all incarnations)
+    ignored_notifications: int  # datagrams ignored (stranger, malformed, unknown)
+    output: tuple[tuple[str, str], ...]  # the last lines, (stream, line), oldest first
+    rss: float | None = None  # bytes, the process and its descendants (psutil)
+    cpu_seconds: float | None = None  # user + system, the same processes
+    open_files: float | None = None  # open descriptors, the same processes
+    processes: float | None = None  # how many processes that is
+    exits: tuple[tuple[str, int], ...] = ()  # how its processes ended, counted
+    kills: int = 0  # stops that came to SIGKILL
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "exit": self.exit,
+            "killed": self.killed,
+            "ready": self.ready,
+            "status": self.status,
+            "stopping": self.stopping,
+            "errno": self.errno,
+            "notifications": self.notifications,
+            "ignored_notifications": self.ignored_notifications,
+            "output": [{"stream": s, "line": line} for s, line in self.output],
+            "rss": self.rss,
+            "cpu_seconds": self.cpu_seconds,
+            "open_files": self.open_files,
+            "processes": self.processes,
+            "exits": dict(self.exits),
+            "kills": self.kills,
+        }
+
+
+@attrs.frozen(kw_only=True)
 class NodeSnapshot:
     """One node of the tree: a worker or a supervisor, with its children."""
 
     path: str
     name: str
-    kind: str  # "worker", "supervisor" or "dynamic_supervisor"
+    kind: str  # "worker", "process", "supervisor" or "dynamic_supervisor"
     state: State
     restart: str  # the node's restart type, e.g. "permanent"
     significant: bool
@@ -133,6 +182,7 @@ class NodeSnapshot:
     intensity_exceeded: int = 0  # supervisors: times it gave up (TooManyRestarts)
     strategy: str | None = None  # supervisors only
     children: tuple[NodeSnapshot, ...] = ()
+    process: ProcessSnapshot | None = None  # `Process` children only
 
     def walk(self) -> Iterator[NodeSnapshot]:
         """This node, then every descendant, depth first in start order."""
@@ -163,6 +213,7 @@ class NodeSnapshot:
             "intensity_exceeded": self.intensity_exceeded,
             "strategy": self.strategy,
             "children": [c.as_dict() for c in self.children],
+            "process": None if self.process is None else self.process.as_dict(),
         }
 
 

@@ -124,6 +124,26 @@ def check_arguments(child: Child, path: str, *, complete: bool = True) -> None:
 # ---- specs ------------------------------------------------------------------
 
 
+class LeafSpec:
+    """
+    Base of child specs of kinds defined outside this module (an OS process:
+    `supervisor.Process`), so that supervisors accept them without this module
+    importing theirs. Such a spec is a leaf (no children of its own) with the
+    fields every child has: *name*, *restart*, *shutdown*, *significant*.
+    """
+
+    __slots__ = ()
+    name: str
+    restart: Restart
+    shutdown: float | None
+    significant: bool
+    depth: int
+
+    def from_template(self, name: str, args: tuple[Any, ...]) -> LeafSpec:
+        """A copy named *name* with *args* appended (a dynamic supervisor's child)."""
+        raise NotImplementedError
+
+
 @attrs.frozen(kw_only=True)
 class Backoff:
     """
@@ -284,11 +304,11 @@ class Supervisor:
         _check_restart_significance(self)
         seen: set[str] = set()
         for child in self.children:
-            if not isinstance(child, Child | Supervisor | DynamicSupervisor):
+            if not isinstance(child, Child | Supervisor | DynamicSupervisor | LeafSpec):
                 raise SpecError(
                     self.name,
                     "children",
-                    f"must hold Child, Supervisor or DynamicSupervisor specs, got {safe_repr(child)}",
+                    f"must hold Child, Process, Supervisor or DynamicSupervisor specs, got {safe_repr(child)}",
                 )
             if child.name in seen:
                 raise SpecError(
@@ -324,7 +344,7 @@ class DynamicSupervisor:
     """
 
     name: str = attrs.field(validator=check_name)
-    template: Child | Supervisor = attrs.field()
+    template: Child | Supervisor | LeafSpec = attrs.field()
     max_children: int | None = attrs.field(
         default=None, validator=integer(minimum=1, optional=True)
     )
@@ -341,11 +361,11 @@ class DynamicSupervisor:
     depth: int = attrs.field(init=False, default=1, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        if not isinstance(self.template, Child | Supervisor):
+        if not isinstance(self.template, Child | Supervisor | LeafSpec):
             raise SpecError(
                 self.name,
                 "template",
-                f"must be a Child or Supervisor spec, got {safe_repr(self.template)}",
+                f"must be a Child, Process or Supervisor spec, got {safe_repr(self.template)}",
             )
         if self.template.significant:
             raise SpecError(
@@ -419,6 +439,11 @@ def _from_template(
             raise SpecError(f"{path}/{name}", exc.field, exc.problem) from None
         check_arguments(child, f"{path}/{name}")
         return child
+    if isinstance(template, LeafSpec):
+        try:
+            return template.from_template(name, args)
+        except SpecError as exc:
+            raise SpecError(f"{path}/{name}", exc.field, exc.problem) from None
     if args:
         raise SpecError(path, "args", "cannot be given: the template is a Supervisor")
     return attrs.evolve(template, name=name)
@@ -437,11 +462,11 @@ def _checked_static(
             "args",
             "only apply to a dynamic supervisor; put them in the spec",
         )
-    if not isinstance(spec, Child | Supervisor | DynamicSupervisor):
+    if not isinstance(spec, Child | Supervisor | DynamicSupervisor | LeafSpec):
         raise SpecError(
             path,
             "spec",
-            f"must be a Child, Supervisor or DynamicSupervisor, got {safe_repr(spec)}",
+            f"must be a Child, Process, Supervisor or DynamicSupervisor, got {safe_repr(spec)}",
         )
     if isinstance(spec, Child):
         check_arguments(spec, f"{path}/{spec.name}")
@@ -470,23 +495,5 @@ def _check_depth(path: str, depth: int) -> None:
         )
 
 
-NodeSpec: TypeAlias = Child | Supervisor | DynamicSupervisor
+NodeSpec: TypeAlias = Child | Supervisor | DynamicSupervisor | LeafSpec
 SupervisorSpec: TypeAlias = Supervisor | DynamicSupervisor
-
-
-def singleton_paths(spec: object, path: str | None = None) -> list[str]:
-    """
-    Tree paths of the ``singleton=True`` specs in *spec* (a dynamic
-    supervisor's template included); none for what is not a spec.
-    """
-    if not isinstance(spec, Child | Supervisor | DynamicSupervisor):
-        return []
-    here = spec.name if path is None else path
-    found = [here] if getattr(spec, "singleton", False) else []
-    if isinstance(spec, Supervisor):
-        for child in spec.children:
-            found.extend(singleton_paths(child, f"{here}/{child.name}"))
-    elif isinstance(spec, DynamicSupervisor):
-        template = spec.template
-        found.extend(singleton_paths(template, f"{here}/{template.name}"))
-    return found

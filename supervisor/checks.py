@@ -14,7 +14,6 @@ Any async callable that raises on failure is a check too; return an
 from __future__ import annotations
 
 import math
-import os
 import resource
 import time
 from typing import Any
@@ -285,18 +284,22 @@ def tasks(*, warn: int | None = None, fail: int | None = None) -> CheckFn:
     return live_tasks
 
 
+# psutil reads the current values on every platform it supports (the
+# getrusage fallback this replaced gave the *peak* RSS, and on macOS in bytes
+# where Linux counts KiB: 1024 times too large there).
+
+
 def _open_fds() -> float:
-    # /proc is memory, not disk: reading it inline costs microseconds.
+    import psutil  # noqa: PLC0415 - only these two checks need it here
+
+    process = psutil.Process()
     try:
-        return float(len(os.listdir("/proc/self/fd")))
-    except OSError:  # not Linux
+        return float(process.num_fds())
+    except AttributeError:  # Windows: handles, not descriptors
         return math.nan
 
 
 def _rss_bytes() -> float:
-    try:
-        with open("/proc/self/statm") as statm:
-            pages = int(statm.read().split()[1])
-        return float(pages * os.sysconf("SC_PAGE_SIZE"))
-    except (OSError, ValueError):  # not Linux: peak RSS is the best we have
-        return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    import psutil  # noqa: PLC0415 - only these two checks need it here
+
+    return float(psutil.Process().memory_info().rss)

@@ -42,6 +42,40 @@ class MetricSpec:
         return make(self.name, self.help, labels=list(self.labels))
 
 
+# Process children (kind "process"), from NodeSnapshot.process.
+_PROCESS_METRICS = (
+    MetricSpec(
+        "supervisor_process_exits",
+        "counter",
+        "How a Process child's OS processes ended: exit_code=N or signal=NAME.",
+        ("path", "exit"),
+    ),
+    MetricSpec(
+        "supervisor_process_kills",
+        "counter",
+        "Stops of a Process child that came to SIGKILL (its stop signal was not enough).",
+        ("path",),
+    ),
+    MetricSpec(
+        "supervisor_process_resident_bytes",
+        "gauge",
+        "Resident memory of a Process child's process and its descendants (last sample).",
+        ("path",),
+    ),
+    MetricSpec(
+        "supervisor_process_cpu_seconds",
+        "counter",
+        "CPU time (user + system) of a Process child's running processes (last sample).",
+        ("path",),
+    ),
+    MetricSpec(
+        "supervisor_process_open_files",
+        "gauge",
+        "Open descriptors of a Process child's process and its descendants (last sample).",
+        ("path",),
+    ),
+)
+
 METRICS: dict[str, MetricSpec] = {
     m.name: m
     for m in (
@@ -117,6 +151,7 @@ METRICS: dict[str, MetricSpec] = {
             "counter",
             "Times the trio event loop was found blocked.",
         ),
+        *_PROCESS_METRICS,
         MetricSpec(
             "supervisor_etcd_registered",
             "gauge",
@@ -190,9 +225,10 @@ class TreeCollector(Collector):
                 missed.add_metric([path], node.missed_heartbeats)
                 if node.heartbeat_age is not None:
                     beat_age.add_metric([path], node.heartbeat_age)
-            if node.kind != "worker":
+            if node.strategy is not None:  # supervisors only
                 gave_up.add_metric([path], node.intensity_exceeded)
         yield from (up, state, restarts, starts, beat_age, missed, gave_up)
+        yield from _process_metrics(snap)
 
     def _check_metrics(self) -> Iterator[Metric]:
         check_up = _family("supervisor_check_up")
@@ -211,6 +247,29 @@ class TreeCollector(Collector):
         yield check_up
         yield failures
         yield from extra.values()
+
+
+def _process_metrics(snap: TreeSnapshot) -> Iterator[Metric]:
+    exits = _family("supervisor_process_exits")
+    kills = _family("supervisor_process_kills")
+    rss = _family("supervisor_process_resident_bytes")
+    cpu = _family("supervisor_process_cpu_seconds")
+    fds = _family("supervisor_process_open_files")
+    for node in snap.walk():
+        process = node.process
+        if process is None:
+            continue
+        path = node.path
+        for exit, count in process.exits:
+            exits.add_metric([path, exit], count)
+        kills.add_metric([path], process.kills)
+        if process.rss is not None:
+            rss.add_metric([path], process.rss)
+        if process.cpu_seconds is not None:
+            cpu.add_metric([path], process.cpu_seconds)
+        if process.open_files is not None:
+            fds.add_metric([path], process.open_files)
+    yield from (exits, kills, rss, cpu, fds)
 
 
 def registry_for(collector: TreeCollector) -> CollectorRegistry:

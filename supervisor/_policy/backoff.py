@@ -41,7 +41,9 @@ class BackoffSchedule:
     def __init__(self, spec: Backoff) -> None:
         self._spec = spec
         self._jitter = jitter_function(spec.jitter)
-        self._gen = self._fresh()
+        # Made at the first restart: most children never need one, and a
+        # generator per child is a third of a kilobyte.
+        self._gen: Iterator[float] | None = None
         # Restarts since the last reset; shown in events as the attempt number.
         self.attempt = 0
 
@@ -57,7 +59,7 @@ class BackoffSchedule:
 
     def reset(self) -> None:
         """Start over from ``initial`` (the child proved stable)."""
-        self._gen = self._fresh()
+        self._gen = None
         self.attempt = 0
 
     def note_run(self, ran_for: float) -> None:
@@ -68,6 +70,8 @@ class BackoffSchedule:
     def next_delay(self) -> float:
         """The delay before the next restart (after `note_run` of the run that ended)."""
         self.attempt += 1
+        if self._gen is None:
+            self._gen = self._fresh()
         try:
             delay = next(self._gen)
         except OverflowError:

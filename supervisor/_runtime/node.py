@@ -267,7 +267,7 @@ class Node(NodeStarts):
         if reason is _ESCALATED:
             slot.gave_up += 1
         if reason is _NORMAL:
-            slot.log.info("child_exited")
+            self.log.info("child_exited", path=slot.path)
         elif exit_info.exc_type is None:  # a timeout (exceptions: see _crashed)
             self._timed_out(slot, exit_info)
         if kind in (ENDED, ENDED_AUTO_SHUTDOWN):
@@ -280,8 +280,11 @@ class Node(NodeStarts):
             return None
         by_reason = slot.restarts_by_reason
         by_reason[reason] = by_reason.get(reason, 0) + 1
-        slot.log.info(
-            "child_restart_scheduled", delay=delay, attempt=slot.schedule.attempt
+        self.log.info(
+            "child_restart_scheduled",
+            path=slot.path,
+            delay=delay,
+            attempt=slot.schedule.attempt,
         )
         if kind != RESTART_ALONE:
             self._sweep(slot, delay)
@@ -320,7 +323,7 @@ class Node(NodeStarts):
 
     def _timed_out(self, slot: Slot, exit_info: ExitInfo) -> None:
         self.hub.count_crash(exit_info.reason)
-        slot.log.warning("child_crashed", reason=str(exit_info.reason))
+        self.log.warning("child_crashed", path=slot.path, reason=str(exit_info.reason))
 
     def _stopped(
         self, slot: Slot, exit_info: ExitInfo | None, now: float, kind: int
@@ -332,16 +335,16 @@ class Node(NodeStarts):
             slot.last_exit = exit_info
             if exit_info.exc_type is None:
                 self._timed_out(slot, exit_info)  # crashes: see _crashed
-            slot.log.info("child_stopped")
+            self.log.info("child_stopped", path=slot.path)
         elif kind == STOPPED_RETURNED:
             # As in OTP, only a child the supervisor stopped ends with ``shutdown``.
             slot.last_exit = exit_info
-            slot.log.info("child_exited")
+            self.log.info("child_exited", path=slot.path)
         else:
             # Stopped on purpose: readiness and dashboards must tell this from
             # "never started" (no exit at all) and from an older crash.
             slot.last_exit = ExitInfo(reason=Reason.SHUTDOWN, time=now)
-            slot.log.info("child_stopped")
+            self.log.info("child_stopped", path=slot.path)
         self.hub.bump()
 
     def _ended(self, slot: Slot, exit_info: ExitInfo, *, auto_shutdown: bool) -> None:

@@ -249,8 +249,9 @@ class NodeStarts(NodeState):
             reason = Reason.CRASH
         exit_info = ExitInfo.from_exception(reason, self._now(), exc)
         self.hub.count_crash(reason)
-        slot.log.warning(
+        self.log.warning(
             "child_crashed",
+            path=slot.path,
             reason=reason,  # a StrEnum: renders as its value
             exc_type=exit_info.exc_type,
             exc_message=exit_info.exc_message,
@@ -301,9 +302,14 @@ class NodeStarts(NodeState):
             inc.at = self._beat_clock()
             inc.beat_timer = self._watchdog.call_at(now + timeout, self._beat_due, inc)
         if slot.starts == 1:
-            slot.log.info("child_started")
+            self.log.info("child_started", path=slot.path)
         else:
-            slot.log.info("child_restarted", starts=slot.starts, restarts=slot.restarts)
+            self.log.info(
+                "child_restarted",
+                path=slot.path,
+                starts=slot.starts,
+                restarts=slot.restarts,
+            )
         self.hub.bump()
         pending = self._pending
         if pending and pending.head() is slot:

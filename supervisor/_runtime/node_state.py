@@ -170,8 +170,9 @@ class NodeState:
             return expiry  # it beat since: check again when that beat expires
         inc.beat_timer = None
         slot.missed_heartbeats += 1
-        slot.log.warning(
+        self.log.warning(
             "child_hung",
+            path=slot.path,
             heartbeat_timeout=timeout,
             last_beat_age=now - expiry + timeout,
         )
@@ -187,7 +188,43 @@ class NodeState:
         inc.cancel(reason)
         inc.slot.move(CANCEL_OVERDUE)
         self.hub.bump()
-        self._bound_stop(inc, self._stop_overdue)
+        # Through the runner's kill once the bound is over (a process gets
+        # SIGKILL; a task, already cancelled, is reported unstopped at once).
+        self._bound_stop(inc, self._stop_bound_over)
+
+    # ---- what a runner may ask of the timers (a Process child's notify) ------
+
+    def extend_deadline(self, inc: Incarnation, at: float) -> None:
+        """*inc*'s pending start or stop deadline moves to *at* (EXTEND_TIMEOUT_USEC)."""
+        timer = inc.start_timer
+        if timer is not None and timer.alive:
+            self._watchdog.cancel(timer)
+            inc.start_timer = self._watchdog.call_at(at, self._start_overdue, inc)
+        timer = inc.stop_timer
+        if timer is not None and timer.alive:
+            then = timer.fn
+            self._watchdog.cancel(timer)
+            inc.stop_timer = self._watchdog.call_at(at, then, inc)
+
+    def heartbeat_timeout_changed(self, inc: Incarnation, timeout: float) -> None:
+        """*inc* asks for a new heartbeat timeout (WATCHDOG_USEC): it counts as a beat."""
+        slot = inc.slot
+        if slot.current is not inc:
+            return
+        slot.heartbeat_timeout = timeout
+        self.hub.bump()
+        if inc.running and not inc.stopping:
+            inc.at = self._beat_clock()
+            self._watchdog.cancel(inc.beat_timer)
+            inc.beat_timer = self._watchdog.call_at(
+                self._now() + timeout, self._beat_due, inc
+            )
+
+    def watchdog_triggered(self, inc: Incarnation) -> None:
+        """*inc* asks to be restarted (WATCHDOG=trigger): handled as a missed heartbeat."""
+        if inc.slot.current is inc and not inc.stopping and inc.cancel_reason is None:
+            inc.slot.missed_heartbeats += 1
+            self._cancel_overdue(inc, Reason.HEARTBEAT_TIMEOUT)
 
     async def stop_slot(self, slot: Slot) -> None:
         """
@@ -210,7 +247,7 @@ class NodeState:
         done = inc.done = trio.Event()
         # Unstopped stays unstopped: past its bound already (watchdog).
         slot.move(STOP_REQUESTED)
-        slot.log.debug("child_stopping", shutdown=slot.spec.shutdown)
+        self.log.debug("child_stopping", path=slot.path, shutdown=slot.spec.shutdown)
         self.hub.bump()
         if inc.cancel_reason is None:
             slot.runner.stop(inc)
@@ -241,8 +278,9 @@ class NodeState:
         if slot.current is inc:
             inc.stop_timer = None
             slot.move(STOP_OVERDUE)
-            slot.log.error(
+            self.log.error(
                 "child_unstopped",
+                path=slot.path,
                 shutdown=slot.spec.shutdown,
                 reason=str(inc.cancel_reason),  # why it was cancelled
             )

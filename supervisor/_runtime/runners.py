@@ -9,11 +9,12 @@ OS process) is a runner and a row here; the restart logic is not copied.
 A runner's interface is small, after OTP's shutdown protocol (``exit(Child,
 shutdown)``, wait *shutdown* seconds, then ``exit(Child, kill)``):
 
-* ``run(node, inc, spec)``: run the child's code for incarnation *inc*, inside
-  ``inc.scope``, and tell *node* when it counts as started;
+* ``run(node, inc, spec)``: the awaitable that runs the child's code for
+  incarnation *inc* (awaited inside ``inc.scope``); it tells *node* when the
+  child counts as started;
 * ``stop(inc)``: ask it to end (a graceful request if it takes one, else a
   cancellation); its supervisor bounds the wait by the child's *shutdown*;
-* ``kill(inc)``: the bound passed: end it harder. Returns whether it did (the
+* ``kill(inc)``: the bound passed: end it harder (a process: SIGKILL to its group). Returns whether it did (the
   supervisor then waits one more bound before reporting it ``unstopped``).
   A trio task has nothing harder than a cancellation: trio cannot abandon a
   task, so past the cancellation ``kill`` is a no-op that says so.
@@ -21,13 +22,15 @@ shutdown)``, wait *shutdown* seconds, then ``exit(Child, kill)``):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, Generic, Protocol, TypeVar
 
 import attrs
 import trio
 
 from .._policy.states import Reason
+from .._process_spec import Process
 from .._spec import (
     AutoShutdown,
     Child,
@@ -37,6 +40,7 @@ from .._spec import (
     Supervisor,
     SupervisorSpec,
 )
+from .process_runner import PROCESS
 from .singleton import COORDINATOR, NoCoordinator, fenced
 
 S_contra = TypeVar("S_contra", contravariant=True)
@@ -60,7 +64,7 @@ class Incarnation(Protocol):
 class ChildNode(Protocol):
     """A supervisor child's own node, as its runner runs it (`Node`)."""
 
-    async def run(self, task_status: Any) -> None: ...
+    def run(self, task_status: Any) -> Awaitable[None]: ...
 
 
 class Node(Protocol):
@@ -77,7 +81,9 @@ class Node(Protocol):
 class Runner(Protocol, Generic[S_contra]):
     """How the runtime runs, stops and kills one kind of child (see the module doc)."""
 
-    async def run(self, node: Node, inc: Incarnation, spec: S_contra) -> None: ...
+    def run(
+        self, node: Node, inc: Incarnation, spec: S_contra
+    ) -> Awaitable[object]: ...
 
     def stop(self, inc: Incarnation) -> None: ...
 
@@ -87,14 +93,15 @@ class Runner(Protocol, Generic[S_contra]):
 class TaskRunner:
     """A `Child`: its async target, awaited in the incarnation's task."""
 
-    async def run(self, node: Node, inc: Incarnation, spec: Child) -> None:
+    # Not a coroutine itself: the incarnation awaits the target's own, one
+    # frame less per running child (memory) and per restart (time).
+    def run(self, node: Node, inc: Incarnation, spec: Child) -> Awaitable[object]:
         if spec.takes_task_status:
             node.calling(inc, spec.start_timeout)
             status = node.task_status(inc)
-            await spec.target(*spec.args, task_status=status, **spec.kwargs)
-        else:
-            node.on_started(inc)
-            await spec.target(*spec.args, **spec.kwargs)
+            return spec.target(*spec.args, task_status=status, **spec.kwargs)  # type: ignore[no-any-return]
+        node.on_started(inc)
+        return spec.target(*spec.args, **spec.kwargs)  # type: ignore[no-any-return]
 
     def stop(self, inc: Incarnation) -> None:
         if inc.stop_event is not None and inc.running:
@@ -112,10 +119,12 @@ class TaskRunner:
 class SupervisorRunner:
     """A `Supervisor` or `DynamicSupervisor`: a `Node` of its own, run in the task."""
 
-    async def run(self, node: Node, inc: Incarnation, spec: SupervisorSpec) -> None:
+    def run(
+        self, node: Node, inc: Incarnation, spec: SupervisorSpec
+    ) -> Awaitable[object]:
         node.calling(inc, None)
         child = node.child_node(inc, spec)
-        await child.run(node.task_status(inc))
+        return child.run(node.task_status(inc))
 
     def stop(self, inc: Incarnation) -> None:
         # Its node turns the cancellation into an ordered stop of its children.
@@ -183,12 +192,20 @@ class Traits:
 
 
 def _task(spec: Child) -> Traits:
+    return _worker(spec.graceful_stop, spec.heartbeat_timeout)
+
+
+@functools.lru_cache(maxsize=256)
+def _worker(graceful: bool, heartbeat_timeout: float | None) -> Traits:
+    # One Traits per distinct worker kind, shared by every slot of that kind
+    # (frozen): ten thousand workers hold one object, not ten thousand.
     return Traits(
-        "worker",
-        TASK,
-        graceful=spec.graceful_stop,
-        heartbeat_timeout=spec.heartbeat_timeout,
+        "worker", TASK, graceful=graceful, heartbeat_timeout=heartbeat_timeout
     )
+
+
+def _process(spec: Process) -> Traits:
+    return Traits("process", PROCESS, heartbeat_timeout=spec.heartbeat_timeout)
 
 
 def _supervisor(spec: Supervisor) -> Traits:
@@ -215,6 +232,7 @@ def _dynamic(spec: DynamicSupervisor) -> Traits:
 #: Spec type -> its traits (runner, snapshot kind, ...). The one dispatch on kinds.
 KINDS: Final[dict[type[Any], Callable[[Any], Traits]]] = {
     Child: _task,
+    Process: _process,
     Supervisor: _supervisor,
     DynamicSupervisor: _dynamic,
 }

@@ -41,6 +41,7 @@ from .runners import Runner, Traits, traits
 
 if TYPE_CHECKING:
     from .._policy.states import Reason
+    from .process import ProcessRecord
     from .watchdog import Timer
 
 LOG = get_logger("supervisor")
@@ -81,6 +82,7 @@ class Incarnation:
         "clock",
         "done",
         "error",
+        "handle",
         "next_start_at",
         "running",
         "scope",
@@ -121,6 +123,8 @@ class Incarnation:
         # The exception its cancellation stands for (`supervisor.testing.crash`):
         # unless it is being stopped, it ends as if it had raised it.
         self.error: Exception | None = None
+        # What its runner holds for this run (a `Process` child's process).
+        self.handle: object | None = None
         # Pending watchdog timers (their target is this incarnation).
         self.start_timer: Timer | None = None
         self.beat_timer: Timer | None = None
@@ -171,7 +175,6 @@ class Slot:
     path: str
     # Position in start order; stops go in reverse of it.
     index: int
-    log: Any
     schedule: BackoffSchedule
     state: State = State.STOPPED
     # The running incarnation (from its launch to its exit); None between runs.
@@ -197,6 +200,9 @@ class Slot:
     gave_up: int = 0
     # Incarnations cancelled for a missed heartbeat; only grows.
     missed_heartbeats: int = 0
+    # A `Process` child's pid, exit, output lines and notify state, kept
+    # across its incarnations (its runner keeps it); None for other kinds.
+    process: ProcessRecord | None = None
     # What its kind of spec says (`_runners.KINDS`), read once; the runner, and
     # Child(graceful_stop=True) and Child.heartbeat_timeout, on every launch.
     traits: Traits = attrs.field(init=False)
@@ -221,7 +227,7 @@ class Slot:
         problem = lifecycle.describe(self.state, event)
         if lifecycle.STRICT:
             raise lifecycle.LifecycleError(f"{self.path}: {problem}")
-        self.log.error("lifecycle_violation", problem=problem)
+        LOG.error("lifecycle_violation", path=self.path, problem=problem)
         return lifecycle.target(event)
 
     @property
@@ -283,6 +289,7 @@ class Slot:
             intensity_exceeded=self.gave_up,
             strategy=strategy,
             children=children,
+            process=None if self.process is None else self.process.snapshot(),
         )
 
 
@@ -295,7 +302,6 @@ def make_slot(
         spec=spec,
         path=path,
         index=index,
-        log=LOG.bind(path=path),
         schedule=BackoffSchedule(backoff),
     )
 

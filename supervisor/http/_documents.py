@@ -132,6 +132,10 @@ def redact(node: dict[str, Any]) -> None:
     if last is not None:
         last["exc_message"] = None
         last["traceback"] = []
+    process = node.get("process")
+    if process is not None:
+        # A program's output is as private as an exception's text.
+        process["output"] = []
     for child in node["children"]:
         redact(child)
 

@@ -7,6 +7,7 @@ tests/integrations): standby until elected, back to standby when the term ends
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -14,11 +15,11 @@ import pytest
 import trio
 
 import supervisor
-from supervisor import Child, DynamicSupervisor, State, Supervisor
+from supervisor import Child, DynamicSupervisor, Process, State, Supervisor
 from supervisor._entry import _tree
+from supervisor._fleet import singleton_paths
 from supervisor._options import TreeOptions
 from supervisor._runtime.singleton import Term, serving
-from supervisor._spec import singleton_paths
 
 
 class Coordinator:
@@ -188,3 +189,27 @@ def test_fencing_token_outside_a_singleton() -> None:
 async def test_singleton_field_is_validated() -> None:
     with pytest.raises(supervisor.SpecError):
         Child(name="x", target=trio.sleep_forever, singleton="yes")  # type: ignore[arg-type]
+
+
+async def test_a_singleton_process_is_stopped_in_order_when_deposed() -> None:
+    # Real clock: a real OS process.
+    coordinator = Coordinator()
+    spec = Supervisor(
+        name="root",
+        children=[
+            Process(name="job", argv=["sleep", "600"], singleton=True, shutdown=2)
+        ],
+    )
+    with serving(coordinator):
+        async with supervisor.open_tree(spec) as tree:
+            assert _state(tree, "root/job") is State.STANDBY
+            coordinator.elect("root/job")
+            await _until(tree, lambda: _state(tree, "root/job") is State.RUNNING)
+            [job] = tree.snapshot().root.children
+            assert job.process is not None
+            pid = job.process.pid
+            assert pid is not None
+            coordinator.depose("root/job")
+            await _until(tree, lambda: _state(tree, "root/job") is State.STANDBY)
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)  # stopped (SIGTERM to its group), and reaped

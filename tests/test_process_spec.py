@@ -1,0 +1,131 @@
+"""`Process` specs: keyword-only, validated at construction, accepted wherever a `Child` is."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import pytest
+
+from supervisor import DynamicSupervisor, Process, Restart, SpecError, Supervisor
+from supervisor._spec import child_to_add
+
+
+def test_defaults() -> None:
+    spec = Process(name="redis", argv=["redis-server", "--port", "0"])
+
+    assert spec.argv == ("redis-server", "--port", "0")
+    assert spec.stop_signal is signal.SIGTERM
+    assert (spec.shutdown, spec.start_timeout, spec.notify) == (5.0, 30.0, False)
+    assert spec.restart is Restart.PERMANENT
+
+
+def test_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        Process("redis", ["redis-server"])  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "problem"),
+    [
+        ({"argv": []}, "argv", "must be a non-empty list"),
+        ({"argv": "sleep 1"}, "argv", "must be a non-empty list"),
+        ({"argv": ["sleep", 1]}, "argv", "[1] must be a string"),
+        ({"argv": ["sleep", "a\0b"]}, "argv", "[1] must be a string without NUL"),
+        ({"argv": [""]}, "argv", "[0] (the program) is empty"),
+        (
+            {"argv": ["no-such-program-xyz"]},
+            "argv",
+            "is not an executable file, nor found on PATH",
+        ),
+        ({"argv": ["/etc/passwd"]}, "argv", "is not an executable file"),
+        (
+            {"argv": ["sleep"], "stop_signal": 0},
+            "stop_signal",
+            "must be a signal a program can handle",
+        ),
+        (
+            {"argv": ["sleep"], "stop_signal": signal.SIGKILL},
+            "stop_signal",
+            "SIGKILL comes by itself",
+        ),
+        ({"argv": ["sleep"], "stop_signal": "TERM"}, "stop_signal", "must be a signal"),
+        ({"argv": ["sleep"], "shutdown": 0}, "shutdown", "must be > 0"),
+        ({"argv": ["sleep"], "shutdown": None}, "shutdown", "must be a number"),
+        ({"argv": ["sleep"], "env": {"A": 1}}, "env", "['A'] must be a string"),
+        ({"argv": ["sleep"], "env": {"A=B": "1"}}, "env", "not a variable name"),
+        ({"argv": ["sleep"], "env": ["A"]}, "env", "must be a mapping"),
+        (
+            {"argv": ["sleep"], "cwd": "/no/such/dir"},
+            "cwd",
+            "must be an existing directory",
+        ),
+        (
+            {"argv": ["sleep"], "heartbeat_timeout": 1.0},
+            "heartbeat_timeout",
+            "needs notify=True",
+        ),
+        ({"argv": ["sleep"], "max_rss": 0}, "max_rss", "must be >= 1"),
+        (
+            {"argv": ["sleep"], "significant": True},
+            "significant",
+            "cannot be True for a PERMANENT",
+        ),
+    ],
+)
+def test_refused(kwargs: dict[str, object], field: str, problem: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        Process(name="p", **kwargs)  # type: ignore[arg-type]
+
+    assert caught.value.field == field
+    assert problem in caught.value.problem
+
+
+def test_an_env_value_is_not_in_the_message() -> None:
+    with pytest.raises(SpecError) as caught:
+        Process(name="p", argv=["sleep"], env={"TOKEN": b"s3cret"})  # type: ignore[dict-item]
+
+    assert "s3cret" not in str(caught.value)
+
+
+def test_the_program_is_looked_up_on_the_env_path(tmp_path: object) -> None:
+    assert Process(name="p", argv=[sys.executable]).argv[0] == sys.executable
+    with pytest.raises(SpecError):
+        Process(name="p", argv=["sleep"], env={"PATH": "/nonexistent"})
+
+
+def test_a_supervisor_takes_a_process_and_checks_its_name() -> None:
+    with pytest.raises(SpecError, match="used by two siblings"):
+        Supervisor(
+            name="root",
+            children=[
+                Process(name="p", argv=["true"]),
+                Process(name="p", argv=["true"]),
+            ],
+        )
+
+
+def test_a_dynamic_template_appends_args_to_argv() -> None:
+    pool = DynamicSupervisor(
+        name="pool", template=Process(name="w", argv=["echo", "a"])
+    )
+    child = child_to_add(
+        pool,
+        "root/pool",
+        None,
+        ("b", "c"),
+        None,
+        count=0,
+        fresh_name=lambda b: f"{b}-1",
+    )
+
+    assert isinstance(child, Process)
+    assert (child.name, child.argv) == ("w-1", ("echo", "a", "b", "c"))
+
+
+def test_a_dynamic_template_refuses_non_string_args() -> None:
+    pool = DynamicSupervisor(name="pool", template=Process(name="w", argv=["echo"]))
+    with pytest.raises(SpecError) as caught:
+        child_to_add(pool, "root/pool", None, (3,), "x", count=0, fresh_name=str)
+
+    assert caught.value.path == "root/pool/x"
