@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import trio
 
 from .._errors import SupervisorError
+from .._log import get_logger
 from .._policy.process import ExitDescription, LineSplitter, describe_exit
 from .._policy.states import Reason
 from .._snapshot import ProcessSnapshot
@@ -47,6 +48,8 @@ _GROUP_POLL = 0.05
 DRAIN_GRACE = 1.0
 #: At most one notify_ignored event per child per this many seconds.
 _IGNORED_EVERY = 1.0
+
+LOG = get_logger("supervisor")
 
 
 class ProcessFailed(SupervisorError):
@@ -69,7 +72,6 @@ class _Slot(Protocol):
     """What the runner needs of a `Slot`."""
 
     path: str
-    log: Any
     process: ProcessRecord | None
     heartbeat_timeout: float | None
 
@@ -186,6 +188,8 @@ class ProcessHandle:
         self.pgid = proc.pid  # a session leader's group is its PID
         self.spec = spec
         self.slot = slot
+        # Bound per process (few children, many events: output lines).
+        self.log = LOG.bind(path=slot.path)
         record = slot.process
         assert record is not None
         self.record = record
@@ -223,7 +227,7 @@ class ProcessHandle:
             if not self.killed:
                 self.killed = self.record.killed = True
                 self.record.kills += 1
-                self.slot.log.warning(
+                self.log.warning(
                     "process_killed", pid=self.pgid, shutdown=self.spec.shutdown
                 )
             return True
@@ -245,7 +249,7 @@ class ProcessHandle:
         exit = self.record.exit = describe_exit(proc.returncode)
         exits = self.record.exits
         exits[str(exit)] = exits.get(str(exit), 0) + 1
-        self.slot.log.info("process_exited", pid=proc.pid, exit=str(exit))
+        self.log.info("process_exited", pid=proc.pid, exit=str(exit))
         await self._clear_group()
 
     async def _clear_group(self) -> None:
@@ -297,7 +301,7 @@ class ProcessHandle:
         if stream is None:
             return
         splitter = LineSplitter(self.spec.max_line)
-        log = self.slot.log
+        log = self.log
         output = self.record.output
         try:
             async with stream:
@@ -325,9 +329,7 @@ class ProcessHandle:
         self.record.ignored += 1
         self._ignored_since += 1
         if now - self._ignored_logged_at >= _IGNORED_EVERY:
-            self.slot.log.warning(
-                "notify_ignored", why=why, ignored=self._ignored_since
-            )
+            self.log.warning("notify_ignored", why=why, ignored=self._ignored_since)
             self._ignored_logged_at = now
             self._ignored_since = 0
 

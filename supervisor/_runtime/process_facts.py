@@ -72,7 +72,7 @@ async def watch(inc: Any, handle: ProcessHandle) -> None:
             handle.record.resources = facts
             rss = int(facts["rss"])
             if limit is not None and rss > limit and inc.cancel_reason is None:
-                handle.slot.log.warning("process_over_memory", rss=rss, max_rss=limit)
+                handle.log.warning("process_over_memory", rss=rss, max_rss=limit)
                 # The cancellation stands for this error: a crash, restarted
                 # with backoff (the supervisor's seam for supervisor.testing.crash).
                 inc.error = ProcessOverMemory(handle.slot.path, rss, limit)

@@ -47,7 +47,7 @@ class ProcessRunner:
             slot.process.begin(proc.pid)
             handle = ProcessHandle(proc, spec, slot)
             inc.handle = handle
-            slot.log.debug("process_spawned", pid=proc.pid)
+            handle.log.debug("process_spawned", pid=proc.pid)
             await self._supervise(node, inc, handle, notify)
         exit = slot.process.exit
         assert exit is not None
@@ -132,7 +132,7 @@ class ProcessRunner:
     ) -> None:
         record = handle.record
         record.notifications += 1
-        log = inc.slot.log
+        log = handle.log
         if message.watchdog and inc.running:
             inc.at = inc.clock()  # what heartbeat() stores
         if message.status is not None and message.status != record.status:
