@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from supervisor import EtcdUnavailable
@@ -57,3 +59,15 @@ async def test_authenticates_and_sends_the_bare_token(etcd: EtcdServer) -> None:
         with pytest.raises(EtcdAuthFailed) as caught:
             await client.grant(5)
         assert "wrong" not in str(caught.value)  # never the password
+
+
+async def test_requests_leave_no_log_line(
+    etcd: EtcdServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A keepalive every TTL/3 must not become an INFO line of the application's
+    # log (httpx's client logs each request; the transport does not).
+    with caplog.at_level(logging.DEBUG):
+        async with EtcdClient([etcd.url]) as client:
+            lease = await client.grant(5)
+            await client.keepalive(lease.id)
+    assert [r for r in caplog.records if r.name == "httpx"] == []

@@ -47,7 +47,10 @@ class EtcdClient:
         self._timeout = timeout
         self._token: str | None = None
         self._preferred = 0
-        self._http = httpx.AsyncClient(transport=transport, trust_env=False)
+        # httpx's transport, not its client: the client logs every request at
+        # INFO (a keepalive every TTL/3 would flood an application's log), and
+        # the library configures no logger to quiet it.
+        self._transport = transport or httpx.AsyncHTTPTransport()
 
     async def __aenter__(self) -> EtcdClient:
         return self
@@ -61,7 +64,7 @@ class EtcdClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._transport.aclose()
 
     # ---- the operations ---------------------------------------------------------
 
@@ -134,23 +137,18 @@ class EtcdClient:
             index = (self._preferred + step) % count
             url = f"{self.endpoints[index]}/v3/{path}"
             try:
-                answer = await self._http.post(
-                    url,
-                    json=body,
-                    headers=headers,
-                    timeout=timeout,
-                )
+                status, text = await self._send(url, body, headers, timeout)
             except httpx.TimeoutException:
                 last = f"{self.endpoints[index]}: timed out"
                 continue
             except httpx.TransportError as exc:
                 last = f"{self.endpoints[index]}: {type(exc).__name__}"
                 continue
-            if answer.status_code in _UNAVAILABLE_STATUS:
-                last = f"{self.endpoints[index]}: HTTP {answer.status_code}"
+            if status in _UNAVAILABLE_STATUS:
+                last = f"{self.endpoints[index]}: HTTP {status}"
                 continue
             try:
-                result = m.load(path, answer.status_code, answer.text)
+                result = m.load(path, status, text)
             except EtcdRequestFailed as exc:
                 if exc.code in _UNAVAILABLE_CODES:
                     last = f"{self.endpoints[index]}: {exc.message}"
@@ -159,3 +157,21 @@ class EtcdClient:
             self._preferred = index
             return result
         raise EtcdUnavailable(self.endpoints, last)
+
+    async def _send(
+        self, url: str, body: m.Json, headers: dict[str, str], timeout: float | None
+    ) -> tuple[int, str]:
+        """One POST through the transport: its status and body (httpx errors raised)."""
+        request = httpx.Request(
+            "POST",
+            url,
+            json=body,
+            headers=headers,
+            extensions={"timeout": httpx.Timeout(timeout).as_dict()},
+        )
+        answer = await self._transport.handle_async_request(request)
+        try:
+            await answer.aread()
+            return answer.status_code, answer.text
+        finally:
+            await answer.aclose()
