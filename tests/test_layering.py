@@ -108,6 +108,9 @@ def _imports(name: str, path: Path, known: set[str], *, typing: bool) -> Iterato
             continue
         if isinstance(node, ast.Import):
             for alias in node.names:
+                if alias.name == "supervisor":  # the whole package, re-exports and all
+                    for module in set(_reexports().values()):
+                        yield from _resolve(module, known)
                 yield from _resolve(alias.name, known)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
@@ -120,6 +123,22 @@ def _imports(name: str, path: Path, known: set[str], *, typing: bool) -> Iterato
                 sub = f"{target}.{alias.name}"
                 if sub in known:
                     yield sub
+                elif target == "supervisor":  # a name the package re-exports
+                    yield from _resolve(_reexports().get(alias.name, ""), known)
+
+
+def _reexports() -> dict[str, str]:
+    """Name -> the module `supervisor/__init__.py` imports it from."""
+    found: dict[str, str] = {}
+    for node in ast.parse((PACKAGE / "__init__.py").read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            module = f"supervisor.{node.module}" if node.module else "supervisor"
+            for alias in node.names:
+                name = alias.asname or alias.name
+                found[name] = (
+                    f"{module}.{alias.name}" if node.module is None else module
+                )
+    return found
 
 
 def _resolve(target: str, known: set[str]) -> Iterator[str]:
@@ -207,6 +226,7 @@ def _policy_modules(graph: dict[str, set[str]]) -> set[str]:
 
 def test_the_import_graph_is_read() -> None:
     graph = _graph()
+    assert "supervisor.http._app" == _reexports()["HealthApp"]
 
     assert "supervisor._runtime.node" in _closure(graph, "supervisor._runtime.tree")
     assert "trio" in graph["supervisor._runtime.node"]

@@ -51,6 +51,8 @@ watchdog cancels (start or heartbeat timeout) gets the same bound as a stop.
 
 from __future__ import annotations
 
+import contextvars
+
 import trio
 
 from .._errors import (
@@ -166,6 +168,8 @@ class Node(NodeStarts):
         )
 
     async def _host(self) -> None:
+        # The context every incarnation starts from (see NodeStarts._launch).
+        self._context = contextvars.copy_context()
         try:
             # The shield keeps outside cancellation off the children: the node's
             # own task turns it into an ordered stop instead.

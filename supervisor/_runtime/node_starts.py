@@ -144,7 +144,10 @@ class NodeStarts(NodeState):
         inc = self._incarnate(slot, delay, relaunch=relaunch)
         if inc is not None:
             assert self._nursery is not None  # _incarnate checked it
-            self._nursery.start_soon(self._incarnation, inc, delay)
+            # Its task's context is a copy of the supervisor's, not of the
+            # exiting child's whose exit launched it (start_soon copies the
+            # context it is called in).
+            self._context.run(self._nursery.start_soon, self._incarnation, inc, delay)
 
     def _incarnate(
         self,
@@ -185,7 +188,6 @@ class NodeStarts(NodeState):
         return, a cancellation, a restart by a sweep) ends the task; so does a
         cancelled scope, whose successor gets a fresh one in a task of its own.
         """
-        CURRENT.set(inc)
         scope = inc.scope
         exit_info: ExitInfo | None = None
         handled = False  # the exit of *inc* went through on_exit already
@@ -198,6 +200,7 @@ class NodeStarts(NodeState):
                         # A child that crashes before its first checkpoint would
                         # otherwise make this restart loop uncancellable.
                         await trio.lowlevel.checkpoint_if_cancelled()
+                    CURRENT.set(inc)
                     try:
                         await inc.slot.runner.run(self, inc, inc.slot.spec)
                     except Exception as exc:
@@ -209,7 +212,11 @@ class NodeStarts(NodeState):
                         if nxt is None:
                             return
                         (inc, delay), handled = nxt, False
-                        CURRENT.set(inc)
+                        # A restarted child starts from its supervisor's
+                        # context, as a new task would, not from what the
+                        # crashed run set (trio runs each step of a task in
+                        # Task.context, so the next step after a yield does).
+                        trio.lowlevel.current_task().context = self._context.copy()
                         if delay <= 0:
                             # A real schedule point: a crash loop must not
                             # starve the other tasks (a new task would queue).

@@ -7,6 +7,7 @@ and the node's life and exits (`node`).
 
 from __future__ import annotations
 
+import contextvars
 import math
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -87,6 +88,8 @@ class NodeState:
         # is, the start queue waits, so start order holds across them.
         self._held = 0
         self._nursery: trio.Nursery | None = None
+        # The node's own context once it runs: what its incarnations start from.
+        self._context = contextvars.copy_context()
         self._jobs_send, self._jobs_recv = trio.open_memory_channel[
             Callable[[], Awaitable[None]]
         ](math.inf)

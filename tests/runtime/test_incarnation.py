@@ -5,9 +5,12 @@ belongs to a run goes with it, and staleness is identity.
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any
 
 import attrs
+import pytest
+import structlog
 import trio
 
 from supervisor import (
@@ -200,3 +203,52 @@ async def test_a_cancelled_scope_is_not_shared_by_the_next_run(
         assert runs[0].scope is not runs[1].scope
         assert runs[0].scope.cancel_called
         assert not runs[1].scope.cancel_called
+
+
+LEFT_OVER: contextvars.ContextVar[str] = contextvars.ContextVar("left_over")
+
+
+@pytest.mark.parametrize("how", ["raises", "cancelled"])
+async def test_a_restarted_child_starts_from_its_supervisors_context(
+    autojump_clock: Any, how: str
+) -> None:
+    """
+    What a crashed run set in its context (a contextvar, structlog's bound
+    contextvars) is not seen by the next run, whether it goes on in the same
+    task (a crash) or in a new one (a cancellation); the supervisor's own
+    context is.
+    """
+    seen: list[tuple[str, str | None]] = []
+    third = trio.Event()
+    tree_box: list[Any] = []
+
+    async def child() -> None:
+        seen.append(
+            (
+                LEFT_OVER.get("clean"),
+                structlog.contextvars.get_contextvars().get("request_id"),
+            )
+        )
+        LEFT_OVER.set(f"left over by run {len(seen)}")
+        structlog.contextvars.bind_contextvars(request_id=f"r{len(seen)}")
+        if len(seen) == 3:
+            third.set()
+            await trio.sleep_forever()
+        if how == "raises":
+            raise RuntimeError("boom")
+        testing.crash(tree_box[0], "app/c", RuntimeError("injected"))
+        await trio.sleep_forever()
+
+    spec = Supervisor(
+        name="app", intensity=10, children=[Child(name="c", target=child)]
+    )
+    token = LEFT_OVER.set("the caller's")
+    try:
+        async with open_tree(spec) as tree:
+            tree_box.append(tree)
+            await third.wait()
+    finally:
+        LEFT_OVER.reset(token)
+        structlog.contextvars.clear_contextvars()
+
+    assert [("the caller's", None)] * 3 == seen
