@@ -13,8 +13,12 @@ Any async callable that raises on failure is a check too; return an
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import resource
+import socket
+import threading
 import time
 from typing import Any
 
@@ -159,45 +163,103 @@ def _redis_refusal(command: str, error: str) -> str:
     return f"{command} refused: {safe_str(error, 120)}"
 
 
-def postgres(dsn: str, *, timeout: float = 1.0, query: str = "SELECT 1") -> CheckFn:
+def postgres(
+    dsn: str,
+    *,
+    timeout: float = 1.0,
+    query: str = "SELECT 1",
+    statement_timeout: bool = True,
+) -> CheckFn:
     """
     Passes when PostgreSQL at *dsn* accepts a connection and answers *query*.
 
     psycopg's async API is asyncio-bound, so its blocking API runs in a worker
-    thread; libpq bounds the thread by *timeout* (``connect_timeout``, at least
-    the 2 s libpq allows, and ``statement_timeout``), so give the `Check` the same
-    timeout or more. The runner's cancellation at the Check's timeout returns at
-    once; the thread, abandoned, ends within its own bound, and at most one runs
-    per check. The DSN's password is never part of what the check reports.
-    Needs the ``postgres`` extra (``pip install trio-supervisor[postgres]``).
+    thread, at most one per check. Give the `Check` a timeout of *timeout* or
+    more: when the runner cancels the check at its timeout, the check shuts the
+    connection's socket down, so the thread ends at once whatever the server
+    does (a server that never answers, a network that drops every packet), and
+    the next run gets a connection of its own. libpq bounds the rest from
+    *timeout*: ``connect_timeout`` (at least the 2 s libpq allows), TCP
+    keepalives and ``tcp_user_timeout`` (a peer gone silent), and, with
+    *statement_timeout*, the server's ``statement_timeout``, which ends the
+    query on the server too.
+
+    *statement_timeout* is sent as the startup parameter ``options=-c
+    statement_timeout=...``, which PgBouncer refuses by default ("unsupported
+    startup parameter: options", unless its ``ignore_startup_parameters``
+    lists ``options``): pass ``statement_timeout=False`` behind one. The
+    DSN's password is never part of what the check reports. Needs the
+    ``postgres`` extra (``pip install trio-supervisor[postgres]``).
     """
     conninfo = _postgres_conninfo(dsn)
     if not (0 < timeout < math.inf):
         raise SpecError("checks.postgres", "timeout", f"must be > 0, got {timeout!r}")
     secret = conninfo.get("password")
-    bounded = _bounded_conninfo(dsn, conninfo, timeout)
+    bounded = _bounded_conninfo(dsn, conninfo, timeout, statement=statement_timeout)
     one_at_a_time = trio.CapacityLimiter(1)
 
-    def query_once() -> float:
+    def query_once(attempt: _Attempt) -> float:
         import psycopg  # noqa: PLC0415 - imported by _postgres_conninfo already
 
         began = time.monotonic()
         with psycopg.connect(bounded, autocommit=True) as conn:
-            conn.execute(query).fetchall()
+            try:
+                if not attempt.connected(conn.pgconn.socket):
+                    raise CheckFailed("cancelled while connecting")  # nobody waits
+                conn.execute(query).fetchall()
+            finally:
+                attempt.finished()  # before the connection closes its socket
         return time.monotonic() - began
 
     async def postgres_ping() -> Observation | None:
         import psycopg  # noqa: PLC0415 - imported by _postgres_conninfo already
 
+        attempt = _Attempt()
         try:
             took = await trio.to_thread.run_sync(
-                query_once, abandon_on_cancel=True, limiter=one_at_a_time
+                query_once, attempt, abandon_on_cancel=True, limiter=one_at_a_time
             )
         except psycopg.Error as exc:
             raise CheckFailed(_scrubbed(exc, secret)) from None
+        finally:
+            attempt.interrupt()  # a no-op unless cancelled with the query running
         return Observation(value=took, unit="s")
 
     return postgres_ping
+
+
+class _Attempt:
+    """
+    One run's connection, as trio reaches it to end the worker thread: its
+    socket's descriptor while the query runs. The lock keeps `interrupt` from
+    touching a descriptor the thread has closed (and the system reused).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._over = False  # finished or interrupted: leave the socket alone
+
+    def connected(self, fd: int) -> bool:
+        """In the thread, once connected: whether to go on with the query."""
+        with self._lock:
+            self._fd = None if self._over else fd
+            return not self._over
+
+    def finished(self) -> None:
+        with self._lock:
+            self._over, self._fd = True, None
+
+    def interrupt(self) -> None:
+        """From trio, never blocking: the thread's recv returns, and libpq fails."""
+        with self._lock:
+            fd, self._fd, self._over = self._fd, None, True
+            if fd is None:
+                return
+            # shutdown() acts on the socket the thread waits on; closing our
+            # duplicate leaves the thread's descriptor for psycopg to close.
+            with contextlib.suppress(OSError), socket.socket(fileno=os.dup(fd)) as dup:
+                dup.shutdown(socket.SHUT_RDWR)
 
 
 def _postgres_conninfo(dsn: str) -> dict[str, Any]:
@@ -218,18 +280,30 @@ def _postgres_conninfo(dsn: str) -> dict[str, Any]:
         ) from None
 
 
-def _bounded_conninfo(dsn: str, conninfo: dict[str, Any], timeout: float) -> str:
+def _bounded_conninfo(
+    dsn: str, conninfo: dict[str, Any], timeout: float, *, statement: bool
+) -> str:
     """*dsn* with libpq's own bounds set from *timeout* (the user's options kept)."""
     import psycopg.conninfo  # noqa: PLC0415 - an optional dependency
 
-    statement = f"-c statement_timeout={math.ceil(timeout * 1000)}"
-    own = conninfo.get("options")
-    return psycopg.conninfo.make_conninfo(
-        dsn,
-        # libpq ignores a connect_timeout under 2 s and rounds it to seconds.
-        connect_timeout=max(2, math.ceil(timeout)),
-        options=f"{own} {statement}" if own else statement,
-    )
+    # libpq ignores a connect_timeout under 2 s and rounds it to seconds.
+    connect = max(2, math.ceil(timeout))
+    # A peer gone silent (a host down, a partition) is noticed by TCP itself:
+    # keepalive probes after *connect* idle seconds, and unacknowledged data
+    # dropped after as long (without these, Linux retries for about 2 hours).
+    bounds: dict[str, Any] = {
+        "keepalives": 1,
+        "keepalives_idle": connect,
+        "keepalives_interval": 1,
+        "keepalives_count": 3,
+        "tcp_user_timeout": connect * 1000,
+    }
+    bounds = {key: value for key, value in bounds.items() if key not in conninfo}
+    if statement:
+        statement_timeout = f"-c statement_timeout={math.ceil(timeout * 1000)}"
+        own = conninfo.get("options")
+        bounds["options"] = f"{own} {statement_timeout}" if own else statement_timeout
+    return psycopg.conninfo.make_conninfo(dsn, connect_timeout=connect, **bounds)
 
 
 def _scrubbed(error: BaseException, secret: object) -> str:

@@ -18,9 +18,23 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from ._checks import CheckState
-from ._snapshot import State, TreeSnapshot
+from ._policy.states import Reason
+from ._snapshot import NodeSnapshot, State, TreeSnapshot
 
 _STATES = [str(s) for s in State]
+
+#: Every cause a node's restart is counted under: the exit reasons that can
+#: restart a child (all but SHUTDOWN, a stop on purpose: a PERMANENT child's
+#: NORMAL return is restarted), then the two causes outside its own exit. Each
+#: node exports all of them from its first scrape, at 0: Prometheus'
+#: increase() takes a series' first sample as its start, so a series that
+#: appeared at 6 would count 0, and a burst of restarts between two scrapes
+#: would never fire SupervisorChildRestartingOften (examples/prometheus/rules.yml).
+RESTART_CAUSES: tuple[str, ...] = (
+    *(str(r) for r in Reason if r is not Reason.SHUTDOWN),
+    "sweep",
+    "manual",
+)
 
 
 @attrs.frozen
@@ -214,12 +228,9 @@ class TreeCollector(Collector):
             up.add_metric([path], 1.0 if node.state is State.RUNNING else 0.0)
             for name in _STATES:
                 state.add_metric([path, name], 1.0 if node.state == name else 0.0)
-            for reason, count in node.restarts_by_reason:
-                restarts.add_metric([path, reason], count)
-            if node.sweep_restarts:
-                restarts.add_metric([path, "sweep"], node.sweep_restarts)
-            if node.manual_restarts:
-                restarts.add_metric([path, "manual"], node.manual_restarts)
+            if node is not snap.root:  # the root is never restarted
+                for cause, count in _restarts(node).items():
+                    restarts.add_metric([path, cause], count)
             starts.add_metric([path], node.starts)
             if node.heartbeat_timeout is not None:
                 missed.add_metric([path], node.missed_heartbeats)
@@ -247,6 +258,15 @@ class TreeCollector(Collector):
         yield check_up
         yield failures
         yield from extra.values()
+
+
+def _restarts(node: NodeSnapshot) -> dict[str, int]:
+    """A node's restarts by cause: every one of `RESTART_CAUSES`, 0 or more."""
+    counts = dict.fromkeys(RESTART_CAUSES, 0)
+    counts.update(node.restarts_by_reason)
+    counts["sweep"] = node.sweep_restarts
+    counts["manual"] = node.manual_restarts
+    return counts
 
 
 def _process_metrics(snap: TreeSnapshot) -> Iterator[Metric]:

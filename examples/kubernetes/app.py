@@ -1,7 +1,7 @@
 """
 The service the manifests in this directory run (deployment.yml):
 
-    supervisor run app:tree --http 0.0.0.0:8080 --stop-timeout 15
+    supervisor run app:tree --http 0.0.0.0:8080 --stop-timeout 20
 
 * ``warmup`` loads what the others need (a cache, a model) and only then calls
   ``task_status.started()``: later siblings wait for it, /readyz answers 503

@@ -12,19 +12,47 @@ so no client of the agent's API is claimed here (docs/production.md).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ipaddress
 import json
-import math
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .._bind import parse_bind
 from .._errors import SpecError
+from .._safe import safe_repr
 
 #: Consul's reaper runs every 30 s and refuses a shorter deregistration delay.
 MIN_DEREGISTER_AFTER = 60.0
+
+#: The longest duration Go parses (an int64 of nanoseconds), in whole seconds:
+#: Consul reads every duration of the definition with time.ParseDuration.
+MAX_DURATION = (2**63 - 1) // 10**9
+
+#: FailuresBeforeCritical is a Go int; 32 bits is what every platform has.
+MAX_FAILURES = 2**31 - 1
+
+# A service name and an instance ID: letters, digits, "_", "." and "-", 1-255
+# characters, the first a letter or digit. Consul serves the name in DNS
+# (NAME.service.consul: no "/", space or "?" in a DNS name) and puts the ID in
+# a URL path (PUT /v1/agent/service/deregister/ID: a "/", "?" or "#" would
+# address another endpoint, and "." or ".." another path), so anything else
+# registers an instance that cannot be found or removed.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
+_NAME_RULE = (
+    "must be 1-255 letters, digits, '_', '.' or '-', starting with a letter "
+    "or digit (Consul puts it in DNS names and URL paths)"
+)
+
+# An RFC 1123 host name: dot-separated labels of 1-63 letters, digits and
+# hyphens, no label starting or ending with a hyphen, 253 characters at most.
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+_HTTP_RULE = (
+    "must be HOST:PORT as the Consul agent reaches the tree: an IP address or "
+    "an RFC 1123 host name, and a port from 1 to 65535, e.g. 10.0.0.5:8080, "
+    "app-1.internal:8080 or [fd00::5]:8080"
+)
 
 
 def service_definition(
@@ -40,33 +68,26 @@ def service_definition(
 ) -> dict[str, Any]:
     """
     The registration of *service* whose tree serves HTTP at *http* (``HOST:PORT``
-    as the Consul agent reaches it: not ``0.0.0.0``).
+    as the Consul agent reaches it: not ``0.0.0.0``, not port 0).
 
     The check polls ``/readyz`` every *interval* seconds, each poll bounded by
     *timeout*; *failures* failed polls in a row make the instance critical
     (``FailuresBeforeCritical``), and critical for *deregister_after* seconds
-    removes it from the catalog.
+    removes it from the catalog. Raises `SpecError` naming the argument.
     """
     host, port = _reachable(http)
-    _require(bool(service.strip()), "service", "must be a non-empty name")
-    _require(_duration_ok(interval), "interval", "must be a number of seconds > 0")
-    _require(
-        _duration_ok(timeout) and timeout < interval,
-        "timeout",
-        f"must be > 0 and shorter than the interval ({interval:g} s)",
-    )
-    _require(
-        not isinstance(failures, bool) and isinstance(failures, int) and failures >= 1,
-        "failures",
-        "must be an integer >= 1",
-    )
-    _require(
-        _duration_ok(deregister_after) and deregister_after >= MIN_DEREGISTER_AFTER,
-        "deregister_after",
-        f"must be at least {MIN_DEREGISTER_AFTER:g} s (Consul's minimum)",
-    )
+    _require(_is_name(service), "service", f"{_NAME_RULE}, got {safe_repr(service)}")
     shown_host = f"[{host}]" if ":" in host else host
-    identity = service_id or f"{service}-{host}-{port}"
+    # An IPv6 address's colons are not in an ID's alphabet.
+    default_id = f"{service}-{host.replace(':', '-')}-{port}"
+    identity = default_id if service_id is None else service_id
+    _require(
+        _is_name(identity),
+        "service_id",
+        f"{_NAME_RULE}, got {safe_repr(identity)}"
+        + (" (NAME-HOST-PORT: give one)" if service_id is None else ""),
+    )
+    _check_timing(interval, timeout, failures, deregister_after)
     return {
         "ID": identity,
         "Name": service,
@@ -88,34 +109,115 @@ def service_definition(
     }
 
 
+def _check_timing(
+    interval: float, timeout: float, failures: int, deregister_after: float
+) -> None:
+    longest = f"at most {MAX_DURATION} s (Go's longest duration, as Consul reads it)"
+    _require(
+        _duration_ok(interval), "interval", f"must be at least 0.001 s and {longest}"
+    )
+    _require(
+        _duration_ok(timeout) and timeout < interval,
+        "timeout",
+        f"must be > 0 and shorter than the interval ({interval:g} s)",
+    )
+    _require(
+        not isinstance(failures, bool)
+        and isinstance(failures, int)
+        and 1 <= failures <= MAX_FAILURES,
+        "failures",
+        f"must be an integer >= 1 and <= {MAX_FAILURES}",
+    )
+    _require(
+        _duration_ok(deregister_after) and deregister_after >= MIN_DEREGISTER_AFTER,
+        "deregister_after",
+        f"must be at least {MIN_DEREGISTER_AFTER:g} s (Consul's minimum) and {longest}",
+    )
+
+
 def go_duration(seconds: float) -> str:
     """*seconds* in Go's duration syntax, as Consul reads it: ``10s``, ``500ms``."""
     millis = round(seconds * 1000)
     return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
 
 
-def _reachable(http: str) -> tuple[str, int]:
-    try:
-        host, port = parse_bind(http)
-    except SpecError as exc:
-        raise SpecError("consul-service", "http", exc.problem) from None
-    unspecified = False
-    with contextlib.suppress(ValueError):  # a host name is never unspecified
-        unspecified = ipaddress.ip_address(host).is_unspecified
+def parse_reachable(http: str) -> tuple[str, int]:
+    """
+    ``HOST:PORT`` as the Consul agent polls it, as (host, port): an IPv4
+    address, an IPv6 address in brackets (no zone), or an RFC 1123 host name;
+    a port from 0 to 65535; nothing else (no user, path, query or escape: the
+    host goes into the check's URL as it is). Raises `SpecError` (``http``).
+    """
+    host, sep, port_text = http.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    if bracketed:
+        host = host[1:-1]
+    ok = (
+        bool(sep)
+        and port_text.isascii()
+        and port_text.isdigit()
+        and int(port_text) <= 65535
+        and (_is_ipv6(host) if bracketed else _is_ipv4(host) or _is_hostname(host))
+    )
+    _require(ok, "http", f"{_HTTP_RULE}; got {safe_repr(http)}")
+    return host, int(port_text)
+
+
+def _reachable(http: object) -> tuple[str, int]:
+    if not isinstance(http, str):
+        raise SpecError(
+            "consul-service", "http", f"{_HTTP_RULE}; got {safe_repr(http)}"
+        )
+    host, port = parse_reachable(http)
+    is_address = _is_ipv4(host) or _is_ipv6(host)
     _require(
-        not unspecified and port != 0,
+        port != 0 and not (is_address and ipaddress.ip_address(host).is_unspecified),
         "http",
-        f"must be the address the Consul agent polls, got {http!r} "
+        f"must be the address the Consul agent polls, got {safe_repr(http)} "
         "(a bind-all address or port 0 is where the tree listens, not where it is reached)",
     )
     return host, port
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)  # dotted decimal only: no "1.2", no "0x7f.1"
+    except ValueError:
+        return False
+    return True
+
+
+def _is_ipv6(host: str) -> bool:
+    if "%" in host:  # a zone ("fe80::1%eth0") cannot go into a URL as it is
+        return False
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_hostname(host: str) -> bool:
+    labels = host.split(".")
+    return (
+        host.isascii()
+        and len(host) <= 253
+        and all(_LABEL.fullmatch(label) for label in labels)
+        # An all-numeric last label ("1.2.3", "010.1.1.1") is an address a
+        # resolver may read its own way, not a name.
+        and not labels[-1].isdigit()
+    )
+
+
+def _is_name(name: object) -> bool:
+    return isinstance(name, str) and name.isascii() and bool(_NAME.fullmatch(name))
 
 
 def _duration_ok(seconds: object) -> bool:
     return (
         isinstance(seconds, int | float)
         and not isinstance(seconds, bool)
-        and 0 < seconds < math.inf
+        and 0 < seconds <= MAX_DURATION
         and round(seconds * 1000) > 0
     )
 
@@ -135,7 +237,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--http",
         required=True,
         metavar="HOST:PORT",
-        help="where the Consul agent reaches the tree's HTTP server (not 0.0.0.0)",
+        help="where the Consul agent reaches the tree's HTTP server: an IP address "
+        "or host name, and a port (not 0.0.0.0, not port 0)",
     )
     parser.add_argument(
         "--id",
@@ -181,6 +284,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: service_definition's arguments as the command line spells them.
+_FLAGS = {
+    "service": "--service",
+    "http": "--http",
+    "service_id": "--id",
+    "interval": "--interval",
+    "timeout": "--timeout",
+    "failures": "--failures",
+    "deregister_after": "--deregister-after",
+}
+
+
 def command(args: argparse.Namespace) -> int:
     """Print the definition as JSON; exit 2 with the reason if an option is wrong."""
     try:
@@ -195,7 +310,8 @@ def command(args: argparse.Namespace) -> int:
             tags=args.tags,
         )
     except SpecError as exc:
-        print(f"supervisor: {exc}", file=sys.stderr)
+        flag = _FLAGS.get(exc.field, exc.field)
+        print(f"supervisor consul-service: {flag} {exc.problem}", file=sys.stderr)
         return 2
     print(json.dumps(definition, indent=2))
     return 0

@@ -8,12 +8,15 @@ what the check reports, in /status or in the logs. Real clock, bounded waits.
 from __future__ import annotations
 
 import functools
+import sys
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psycopg
+import psycopg.conninfo
 import pytest
 import structlog
 import trio
@@ -205,23 +208,90 @@ class TestPostgres:
         assert "statement timeout" in said
         assert time.monotonic() - began < 3
 
-    async def test_a_check_timeout_abandons_the_thread_and_runs_one_at_a_time(
-        self, pg: Postgres
-    ) -> None:
+    async def test_a_check_timeout_interrupts_the_thread(self, pg: Postgres) -> None:
         """
-        The Check's timeout shorter than the query: the runner records a timeout at
-        once; the next run waits for the abandoned thread rather than opening a
-        second connection beside it.
+        The Check's timeout shorter than the query: the run ends at once, its
+        thread's connection is shut, and the next run (one thread at a time)
+        takes its own query's time.
         """
         fn = checks.postgres(pg.dsn(), timeout=1.5, query="SELECT pg_sleep(1)")
         with trio.move_on_after(0.2) as first:
             await fn()
         began = time.monotonic()
-        obs = await fn()  # waits for the first thread, then runs
+        obs = await fn()
 
         assert first.cancelled_caught
         assert obs is not None
         assert 0.5 < time.monotonic() - began < 5
+
+    async def test_a_query_the_server_never_answers_ends_its_thread_at_the_timeout(
+        self, pg: Postgres
+    ) -> None:
+        """
+        No statement_timeout, and a query that waits on a lock the test holds:
+        the server never answers. Cancelled at the Check's timeout, the check
+        shuts its socket down, so the thread ends within a bound instead of
+        waiting for TCP keepalive (hours), and once the lock is free (the
+        database recovered) the same check passes again: one at a time held
+        no later run back.
+        """
+        holder = await trio.to_thread.run_sync(
+            lambda: psycopg.connect(pg.dsn(), autocommit=True)
+        )
+        try:
+            await trio.to_thread.run_sync(
+                lambda: holder.execute("SELECT pg_advisory_lock(7014)")
+            )
+            fn = checks.postgres(
+                pg.dsn(),
+                timeout=0.5,
+                query="SELECT pg_advisory_xact_lock_shared(7014)",
+                statement_timeout=False,
+            )
+            with trio.move_on_after(0.5) as first:
+                await fn()
+            await eventually(lambda: not threads_in("query_once"), seconds=3)
+            with trio.move_on_after(0.5) as second:  # still held: a fresh wait
+                await fn()
+            await eventually(lambda: not threads_in("query_once"), seconds=3)
+            await trio.to_thread.run_sync(
+                lambda: holder.execute("SELECT pg_advisory_unlock(7014)")
+            )
+            with trio.fail_after(5):
+                obs = await fn()
+        finally:
+            holder.close()
+
+        assert (True, True) == (first.cancelled_caught, second.cancelled_caught)
+        assert obs is not None
+
+    def test_libpq_bounds_the_connection_itself(self) -> None:
+        """
+        connect_timeout, TCP keepalives and tcp_user_timeout from the timeout
+        (the user's own kept); statement_timeout only when asked for.
+        """
+        bounded = checks._bounded_conninfo(
+            "host=db keepalives_idle=30 options='-c search_path=app'",
+            {"host": "db", "keepalives_idle": "30", "options": "-c search_path=app"},
+            2.5,
+            statement=True,
+        )
+        plain = checks._bounded_conninfo(
+            "host=db", {"host": "db"}, 0.2, statement=False
+        )
+        got = psycopg.conninfo.conninfo_to_dict(bounded)
+
+        assert {
+            "connect_timeout": "3",
+            "keepalives": "1",
+            "keepalives_idle": "30",
+            "keepalives_interval": "1",
+            "keepalives_count": "3",
+            "tcp_user_timeout": "3000",
+            "options": "-c search_path=app -c statement_timeout=2500",
+        }.items() <= got.items()
+        assert "options" not in psycopg.conninfo.conninfo_to_dict(plain)
+        assert "2" == psycopg.conninfo.conninfo_to_dict(plain)["connect_timeout"]
 
     async def test_no_server_fails_within_the_bound(self) -> None:
         """Nothing listening: a connection refusal, quickly."""
@@ -268,7 +338,14 @@ class TestOwnClientRecipe:
         """
         conn = await trio.to_thread.run_sync(
             lambda: psycopg.connect(
-                pg.dsn(), autocommit=True, options="-c statement_timeout=1000"
+                pg.dsn(),
+                autocommit=True,
+                options="-c statement_timeout=1000",
+                keepalives=1,
+                keepalives_idle=5,
+                keepalives_interval=1,
+                keepalives_count=3,
+                tcp_user_timeout=5000,
             )
         )
         one_at_a_time = trio.CapacityLimiter(1)
@@ -296,6 +373,20 @@ class TestOwnClientRecipe:
                 assert one_at_a_time.borrowed_tokens <= 1
         finally:
             conn.close()
+
+
+def threads_in(function: str) -> list[str]:
+    """Names of the threads whose stack runs *function* of supervisor/checks.py now."""
+    found = []
+    for ident, frame in sys._current_frames().items():
+        walk: types.FrameType | None = frame
+        while walk is not None:
+            code = walk.f_code
+            if code.co_name == function and code.co_filename == checks.__file__:
+                found.append(str(ident))
+                break
+            walk = walk.f_back
+    return found
 
 
 class RedisPool:

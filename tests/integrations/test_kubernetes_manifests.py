@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,9 @@ import pytest
 import yaml
 
 from supervisor import Child, DynamicSupervisor, Supervisor
+from supervisor._entry import _tree
+from supervisor._options import TreeOptions
+from supervisor._runtime.reaper import OrphanReaper
 from tests._real_servers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,10 +65,27 @@ def worst_start(spec: Supervisor) -> float:
     return sum(c.start_timeout for c in leaves(spec) if c.takes_task_status)
 
 
-def worst_stop(spec: Supervisor) -> float:
-    """The longest ordered stop: each child, one after the other, to its bound
-    (a graceful one: its own return, then the cancellation's cleanup)."""
-    return sum(c.shutdown * (2 if c.graceful_stop else 1) for c in leaves(spec))
+def system_children(http: str, monkeypatch: pytest.MonkeyPatch) -> list[Child]:
+    """
+    ``_system``'s children as the container runs the tree (built, not run): the
+    services of ``--http``, and the orphan reaper's, since the Dockerfile's
+    command is the pod's PID 1 (nothing runs before it). Call in trio.
+    """
+    monkeypatch.setattr(OrphanReaper, "needed", staticmethod(lambda: True))
+    tree = _tree(app.tree(), TreeOptions(http=http))
+    return list(tree._top.system.spec.children)
+
+
+def worst_stop(spec: Supervisor, system: Sequence[Child]) -> float:
+    """
+    The longest ordered stop: each child, one after the other, to its bound
+    (a graceful one: its own return, then the cancellation's cleanup); then
+    *system*'s, since ``_system`` stops after the user's root (probes answer
+    meanwhile).
+    """
+    return sum(
+        c.shutdown * (2 if c.graceful_stop else 1) for c in (*leaves(spec), *system)
+    )
 
 
 @pytest.mark.parametrize(
@@ -139,11 +159,12 @@ def test_ports_paths_and_selectors_agree() -> None:
     )
 
 
-def test_time_budgets_fit_the_tree() -> None:
+async def test_time_budgets_fit_the_tree(monkeypatch: pytest.MonkeyPatch) -> None:
     """
     startupProbe failureThreshold x periodSeconds covers the tree's worst start;
-    --stop-timeout covers its worst ordered stop; the grace period (which starts
-    with preStop) covers the preStop pause and the stop timeout.
+    --stop-timeout covers its worst ordered stop, ``_system``'s included; the
+    grace period (which starts with preStop) covers the preStop pause and the
+    stop timeout. The Dockerfile's command has the same --http and --stop-timeout.
     """
     c = container()
     spec = app.tree()
@@ -154,10 +175,16 @@ def test_time_budgets_fit_the_tree() -> None:
         "terminationGracePeriodSeconds"
     ]
 
+    system = system_children(flag(c["args"], "--http"), monkeypatch)
+    dockerfile = (K8S / "Dockerfile").read_text()
+
     assert 15 == worst_start(spec)
     assert startup["failureThreshold"] * startup["periodSeconds"] >= worst_start(spec)
-    assert stop_timeout >= worst_stop(spec) == 12
+    assert {"http": 2, "reaper": 5} == {child.name: child.shutdown for child in system}
+    assert stop_timeout >= worst_stop(spec, system) == 12 + 2 + 5
     assert grace >= pause + stop_timeout
+    assert f'"--stop-timeout", "{flag(c["args"], "--stop-timeout")}"' in dockerfile
+    assert f'"--http", "{flag(c["args"], "--http")}"' in dockerfile
 
 
 @pytest.mark.slow

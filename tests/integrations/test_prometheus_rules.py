@@ -19,7 +19,7 @@ import trio
 import yaml
 
 from supervisor import Backoff, Check, Child, Jitter, Supervisor, heartbeat, open_tree
-from supervisor.metrics import METRICS
+from supervisor.metrics import METRICS, RESTART_CAUSES
 from tests._real_servers import eventually, program
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,6 +96,31 @@ def test_every_metric_a_rule_names_is_exported() -> None:
     assert set() == named - exported - PENDING_ETCD_METRICS - PROMETHEUS_OWN
     landed = PENDING_ETCD_METRICS & exported
     assert not landed, f"{landed} are in METRICS now: remove them from the pending set"
+
+
+def test_the_rule_tests_use_the_restart_reasons_the_library_emits() -> None:
+    """
+    The restart series in the unit tests carry reasons the collector exports
+    (``crash``, not ``exception``), and one is absent before its burst: the case
+    the library's zeros exist for.
+    """
+    doc = yaml.safe_load(RULE_TESTS.read_text())
+    series = [
+        s
+        for test in doc["tests"]
+        for s in test["input_series"]
+        if s["series"].startswith("supervisor_child_restarts_total{")
+    ]
+    reasons = {
+        found[1]
+        for s in series
+        if (found := re.search(r'reason="([a-z_]+)"', s["series"])) is not None
+    }
+
+    assert len(series) == sum('reason="' in s["series"] for s in series)
+    assert reasons <= set(RESTART_CAUSES)
+    assert "crash" in reasons
+    assert any(s["values"].startswith("_") for s in series)
 
 
 def test_promtool_checks_the_config_and_its_rules() -> None:
