@@ -10,24 +10,30 @@ Measured for a one-for-one child that raises at once, with zero backoff:
 
 ``floor_restarts`` is the floor: a bare trio respawn loop doing the least a
 supervisor must do. ``triotp_restarts`` runs the peer in its own virtual
-environment (triotp pins trio<0.20) through ``_triotp_restart.py``.
+environment (triotp pins trio<0.20) through ``_triotp_restart.py``;
+``otp_restarts`` runs Erlang/OTP's supervisor (``_otp_restart.erl``, compiled
+with ``erlc`` on first use; Debian's ``erlang-base``) when ``erl`` is installed.
 ``summarise`` turns repetitions into medians with min-max. Nothing here asserts
 a time: see /work/shared/BENCHMARKS.md for the method.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
 import pathlib
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TypedDict
 
 import trio
@@ -205,6 +211,53 @@ def triotp_restarts(n: int, *, log: bool = False) -> Result | None:
         detail = proc.stderr or "(stderr discarded: rerun without log)"
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{detail}")
     data = json.loads(proc.stdout.splitlines()[-1])
+    latencies = data.pop("latencies_ns")
+    seconds = data.pop("seconds")
+    return Result(latencies_ns=latencies, seconds=seconds, versions=data)
+
+
+# --- peer: Erlang/OTP's supervisor -------------------------------------------------
+
+OTP_SOURCE = HERE / "_otp_restart.erl"
+#: How the OTP side logs: see _otp_restart.erl.
+OTP_LOGGING = ("default", "unlimited", "quiet")
+
+
+@cache
+def _otp_build() -> pathlib.Path | None:
+    """Compile _otp_restart.erl once per process into a temporary directory."""
+    erl, erlc = shutil.which("erl"), shutil.which("erlc")
+    if erl is None or erlc is None:
+        print(
+            "OTP skipped: no erl/erlc (Debian: apt-get install erlang-base)",
+            file=sys.stderr,
+        )
+        return None
+    out = pathlib.Path(tempfile.mkdtemp(prefix="bench-otp-"))
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
+    subprocess.run([erlc, "-o", str(out), str(OTP_SOURCE)], check=True)
+    return out
+
+
+def otp_restarts(n: int, *, logging: str = "default") -> Result | None:
+    """Measure ``n`` restarts under OTP's one_for_one supervisor, in ``erl``.
+
+    Returns None (with a note on stderr) when Erlang is not installed. The
+    logger's output goes to /dev/null; its formatting cost is measured.
+    """
+    if logging not in OTP_LOGGING:
+        raise ValueError(f"logging must be one of {OTP_LOGGING}, got {logging!r}")
+    build = _otp_build()
+    if build is None:
+        return None
+    result = build / f"result-{logging}.json"
+    cmd = ["erl", "-noshell", "-pa", str(build)]
+    cmd += ["-run", "_otp_restart", "main", str(n), logging, str(result)]
+    subprocess.run(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True
+    )
+    data = json.loads(result.read_text())
+    result.unlink()
     latencies = data.pop("latencies_ns")
     seconds = data.pop("seconds")
     return Result(latencies_ns=latencies, seconds=seconds, versions=data)

@@ -1,9 +1,11 @@
 """
 What one crash costs an application that never configured logging.
 
-structlog's built-in default renders exceptions with rich, frame locals
+structlog's built-in default renders exceptions with rich when it is installed, frame locals
 included. While structlog is unconfigured, the library's own events use that
-default layout with a plain traceback instead (`supervisor/_log.py`). Each side
+default layout with a plain traceback instead (`supervisor/_log.py`); rich is
+no longer installed with the library (only with its ``cli`` extra), and the
+third side shows structlog's default without it. Each side
 runs in a fresh interpreter (structlog's configuration is process-wide):
 *crashes* zero-backoff crashes of a child holding a secret argument, output to
 /dev/null, alternating sides for *r* rounds.
@@ -25,11 +27,14 @@ import textwrap
 
 _CHILD = textwrap.dedent(
     """
-    import sys, time, structlog, trio
+    import sys
+    if sys.argv[2] == "structlog-default-no-rich":  # without the cli extra
+        sys.modules["rich"] = None  # structlog then formats tracebacks plainly
+    import time, structlog, trio
     from supervisor import Backoff, Child, Supervisor, run
     import supervisor._log
 
-    if sys.argv[2] == "structlog-default":  # what the library did before
+    if sys.argv[2].startswith("structlog-default"):  # what the library did before
         supervisor._log._resolve = lambda name: structlog.get_logger(name)
 
     async def call_api(api_key):
@@ -53,7 +58,7 @@ _CHILD = textwrap.dedent(
     """
 )
 
-SIDES = ("library-fallback", "structlog-default")
+SIDES = ("library-fallback", "structlog-default", "structlog-default-no-rich")
 
 
 def _one(side: str, crashes: int) -> tuple[float, bool]:
@@ -84,7 +89,7 @@ def main() -> None:
     for side in SIDES:
         t = times[side]
         print(
-            f"  {side:18} {statistics.median(t):8.3f} ms/crash "
+            f"  {side:26} {statistics.median(t):8.3f} ms/crash "
             f"(min {min(t):.3f}, max {max(t):.3f})  secret in output: {leaks[side]}"
         )
     ratio = statistics.median(times["structlog-default"]) / statistics.median(

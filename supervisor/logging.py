@@ -47,6 +47,9 @@ Format = Literal["auto", "console", "json"]
 # beyond that the oldest is forgotten (and would be printed again).
 _MAX_DISTINCT_ERRORS = 4096
 _CONSOLE_MESSAGE = 500  # characters of an exception message on a console line
+# Frames of one exception in a JSON line beyond which the middle ones are
+# skipped: structlog's ExceptionDictTransformer default.
+_MAX_FRAMES = structlog.tracebacks.MAX_FRAMES
 
 
 def configure(
@@ -200,15 +203,71 @@ def _json_tail(*, show_locals: bool) -> list[Processor]:
 
 
 class _CutDicts:
-    """structlog's exception dicts, each message and note cut (see `cut_exception_dicts`)."""
+    """
+    structlog's exception dicts (what its `~structlog.tracebacks.ExceptionDictTransformer`
+    returns), each message and note cut (see `cut_exception_dicts`).
+
+    Built from `structlog.tracebacks.extract`'s dataclasses by hand: the
+    transformer turns them into dicts with `dataclasses.asdict`, which
+    deep-copies every field and was a fifth of a rendered crash's cost
+    (``benchmarks/bench_restart.py``). The output is the same, key for key
+    (pinned by a test against structlog's own transformer).
+    """
 
     def __init__(self, *, show_locals: bool) -> None:
-        self._transform = structlog.tracebacks.ExceptionDictTransformer(
-            show_locals=show_locals
-        )
+        self._show_locals = show_locals
 
     def __call__(self, exc_info: Any) -> list[dict[str, Any]]:
-        return cut_exception_dicts(self._transform(exc_info))
+        trace = structlog.tracebacks.extract(*exc_info, show_locals=self._show_locals)
+        return cut_exception_dicts(_trace_dicts(trace))
+
+
+def _trace_dicts(trace: structlog.tracebacks.Trace) -> list[dict[str, Any]]:
+    return [_stack_dict(stack) for stack in trace.stacks]
+
+
+def _stack_dict(stack: structlog.tracebacks.Stack) -> dict[str, Any]:
+    syntax = stack.syntax_error
+    return {
+        "exc_type": stack.exc_type,
+        "exc_value": stack.exc_value,
+        "exc_notes": list(stack.exc_notes),
+        "syntax_error": None
+        if syntax is None
+        else {
+            "offset": syntax.offset,
+            "filename": syntax.filename,
+            "line": syntax.line,
+            "lineno": syntax.lineno,
+            "msg": syntax.msg,
+        },
+        "is_cause": stack.is_cause,
+        "frames": _frame_dicts(stack.frames),
+        "is_group": stack.is_group,
+        "exceptions": [_trace_dicts(t) for t in stack.exceptions]
+        if stack.is_group
+        else [],
+    }
+
+
+def _frame_dicts(frames: list[structlog.tracebacks.Frame]) -> list[dict[str, Any]]:
+    if len(frames) > _MAX_FRAMES:  # as structlog: the outermost and innermost kept
+        half = _MAX_FRAMES // 2
+        skipped = structlog.tracebacks.Frame(
+            filename="", lineno=-1, name=f"Skipped frames: {len(frames) - 2 * half}"
+        )
+        frames = [*frames[:half], skipped, *frames[-half:]]
+    out = []
+    for frame in frames:
+        row: dict[str, Any] = {
+            "filename": frame.filename,
+            "lineno": frame.lineno,
+            "name": frame.name,
+        }
+        if frame.locals is not None:
+            row["locals"] = dict(frame.locals)
+        out.append(row)
+    return out
 
 
 def _json_default(value: Any) -> Any:

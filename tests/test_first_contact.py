@@ -170,7 +170,7 @@ def test_dev_demo_installs_only_the_package(tmp_path: Path) -> None:
     calls = _dev(tmp_path, "demo", "--http", "127.0.0.1:8081")
 
     assert [
-        "python -m pip install --quiet -e .",
+        "python -m pip install --quiet -e .[cli]",
         "supervisor run examples/demo.py:tree --http 127.0.0.1:8080 --http 127.0.0.1:8081",
     ] == calls
 
@@ -187,5 +187,7 @@ def test_dev_keeps_one_stamp_per_install_set(tmp_path: Path) -> None:
 
     assert "python -m pip install --quiet -e . --group lint" in lint
     assert not [c for c in lint if "--group dev" in c or "--group tests" in c]
-    assert ["python -m pip install --quiet -e ."] == [c for c in demo if "pip" in c]
+    assert ["python -m pip install --quiet -e .[cli]"] == [
+        c for c in demo if "pip" in c
+    ]
     assert [] == [c for c in again + lint_again if "pip" in c]
