@@ -19,11 +19,13 @@ from ._errors import (
     TooManyRestarts,
     TreeNotRunning,
 )
+from ._fleet import EtcdOptions
 from ._process_spec import Process
 from ._runtime.context import stop_requested
 from ._runtime.heartbeat import heartbeat
 from ._runtime.process import ProcessFailed
 from ._runtime.process_facts import ProcessOverMemory
+from ._runtime.singleton import NoCoordinator, NoFencingToken, fencing_token
 from ._runtime.tree import ChildCounts, Tree
 from ._snapshot import (
     EventLoopHealth,
@@ -46,6 +48,7 @@ from ._spec import (
 )
 from ._version import __version__ as __version__
 from .http._app import HealthApp
+from .integrations.etcd._errors import EtcdError, EtcdUnavailable, InstanceTaken
 
 __all__ = [
     "AutoShutdown",
@@ -59,13 +62,19 @@ __all__ = [
     "ChildRunning",
     "ControlError",
     "DynamicSupervisor",
+    "EtcdError",
+    "EtcdOptions",
+    "EtcdUnavailable",
     "EventLoopHealth",
     "ExitInfo",
     "Feeds",
     "HealthApp",
     "HttpBindError",
     "HttpOptions",
+    "InstanceTaken",
     "Jitter",
+    "NoCoordinator",
+    "NoFencingToken",
     "NodeSnapshot",
     "NotInChild",
     "NotSupported",
@@ -86,6 +95,7 @@ __all__ = [
     "Tree",
     "TreeNotRunning",
     "TreeSnapshot",
+    "fencing_token",
     "heartbeat",
     "open_tree",
     "run",

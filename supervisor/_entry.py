@@ -15,27 +15,33 @@ import trio
 from ._bind import HttpOptions, ShowDetails
 from ._checks import Check
 from ._deprecate import moved
+from ._fleet import EtcdOptions, singleton_paths
 from ._options import DEFAULT_LOOP_BLOCK_THRESHOLD, TreeOptions
 from ._runtime.reaper import OrphanReaper
 from ._runtime.services import CheckRunners, Service
+from ._runtime.singleton import COORDINATOR, NoCoordinator
 from ._runtime.tree import Tree
 from ._spec import SupervisorSpec
 from .http._app import HealthApp
 from .http._server import HttpServer
+from .integrations.etcd._member import EtcdMember
 from .integrations.systemd import SystemdNotifier
 
 
 def services(options: TreeOptions) -> list[Service[Tree]]:
     """
-    The services *options* ask for: the HTTP server first, then the checks;
-    and the systemd notifier when the tree runs under systemd (NOTIFY_SOCKET),
-    the orphan reaper when it runs as PID 1.
+    The services *options* ask for: the HTTP server first (etcd registers its
+    address), then the checks, then the fleet membership in etcd; and the
+    systemd notifier when the tree runs under systemd (NOTIFY_SOCKET), the
+    orphan reaper when it runs as PID 1.
     """
     found: list[Service[Tree]] = []
     if options.http is not None:
         found.append(HttpServer(options.http))
     if options.checks:
         found.append(CheckRunners(options.checks))
+    if options.etcd is not None:
+        found.append(EtcdMember(options.etcd))
     notifier = SystemdNotifier.from_environment()  # None unless run by systemd
     if notifier is not None:
         found.append(notifier)
@@ -45,6 +51,10 @@ def services(options: TreeOptions) -> list[Service[Tree]]:
 
 
 def _tree(spec: SupervisorSpec, options: TreeOptions) -> Tree:
+    # A coordinator set around the run (`singleton.serving`) serves as well.
+    no_coordinator = options.etcd is None and COORDINATOR.get() is None
+    if no_coordinator and (paths := singleton_paths(spec)):
+        raise NoCoordinator(tuple(paths))
     return Tree(spec, options, services(options), _private=True)
 
 
@@ -56,6 +66,7 @@ async def run(
     checks: Sequence[Check] = (),
     opened: Callable[[Tree], object] | None = None,
     started: Callable[[Tree], object] | None = None,
+    etcd: EtcdOptions | None = None,
 ) -> None:
     """
     Run the tree described by *spec* until it ends.
@@ -63,9 +74,12 @@ async def run(
     Returns when the root ends normally (its auto_shutdown, or `Tree.stop`).
     The keywords are those of `TreeOptions` (*opened* and *started* are
     called with the `Tree`: before any child starts, and once every initial
-    child has started).
+    child has started). *etcd* registers the instance in etcd while it is
+    ready and runs its ``singleton=True`` children on one instance of the
+    fleet (docs/fleet.md).
 
     Raises:
+        NoCoordinator: The spec has singletons and *etcd* is None.
         TooManyRestarts: The root gave up (also during the initial start: a
             child that cannot start is retried with backoff until the root's
             intensity runs out).
@@ -77,6 +91,7 @@ async def run(
         checks=checks,
         opened=opened,
         started=started,
+        etcd=etcd,
     )
     await _tree(spec, options)._run_root()
 
@@ -90,6 +105,7 @@ async def open_tree(
     checks: Sequence[Check] = (),
     opened: Callable[[Tree], object] | None = None,
     started: Callable[[Tree], object] | None = None,
+    etcd: EtcdOptions | None = None,
 ) -> AsyncIterator[Tree]:
     """
     Start the tree described by *spec* and give its `Tree` handle.
@@ -105,6 +121,7 @@ async def open_tree(
         checks=checks,
         opened=opened,
         started=started,
+        etcd=etcd,
     )
     tree = _tree(spec, options)
     # The root's failure and the block's own exception, raised bare after the

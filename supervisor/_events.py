@@ -63,4 +63,13 @@ EVENTS: dict[str, tuple[Level, str]] = {
     "forced_exit": ("error", "supervisor.cli"),
     "tree_gave_up": ("error", "supervisor.cli"),
     "gc_frozen": ("info", "supervisor.cli"),
+    # the fleet in etcd (supervisor.integrations.etcd)
+    "etcd_registered": ("info", "supervisor.etcd"),
+    "etcd_deregistered": ("info", "supervisor.etcd"),
+    "etcd_unavailable": ("warning", "supervisor.etcd"),
+    "etcd_instance_taken": ("error", "supervisor.etcd"),
+    "etcd_contact_lost": ("error", "supervisor.etcd"),
+    "singleton_elected": ("info", "supervisor.etcd"),
+    "singleton_resigned": ("info", "supervisor.etcd"),
+    "singleton_campaign_failed": ("warning", "supervisor.etcd"),
 }

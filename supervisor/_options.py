@@ -17,6 +17,7 @@ import attrs
 from ._bind import HttpOptions
 from ._checks import Check
 from ._errors import SpecError
+from ._fleet import EtcdOptions
 from ._safe import safe_repr
 
 # The hooks are called with the `Tree`; typed loosely here, since the spec
@@ -85,6 +86,13 @@ def _hook(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
         )
 
 
+def _etcd(_: object, __: object, value: Any) -> None:
+    if value is not None and not isinstance(value, EtcdOptions):
+        raise SpecError(
+            OPTIONS, "etcd", f"must be EtcdOptions or None, got {safe_repr(value)}"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class TreeOptions:
     """
@@ -97,6 +105,8 @@ class TreeOptions:
     the `Tree` before any child starts (to wire signal handlers that may stop
     a tree still starting), *started* once every initial child has started; an
     exception either raises stops the tree in order and is raised from the run.
+    *etcd* registers the instance in etcd while it is ready and elects its
+    ``singleton=True`` children there (`EtcdOptions`, docs/fleet.md).
     """
 
     loop_block_threshold: float | None = attrs.field(
@@ -106,3 +116,4 @@ class TreeOptions:
     checks: tuple[Check, ...] = attrs.field(default=(), converter=_checks)
     opened: Hook | None = attrs.field(default=None, validator=_hook)
     started: Hook | None = attrs.field(default=None, validator=_hook)
+    etcd: EtcdOptions | None = attrs.field(default=None, validator=_etcd)

@@ -183,6 +183,8 @@ class Process(LeafSpec):
     )
     notify: bool = attrs.field(default=False, validator=check_bool)
     significant: bool = attrs.field(default=False, validator=check_bool)
+    #: Run on one instance of the fleet only (needs etcd; see docs/fleet.md).
+    singleton: bool = attrs.field(default=False, validator=check_bool)
     max_rss: int | None = attrs.field(
         default=None, validator=integer(minimum=1, optional=True)
     )

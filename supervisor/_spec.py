@@ -242,6 +242,8 @@ class Child:
     )
     significant: bool = attrs.field(default=False, validator=check_bool)
     graceful_stop: bool = attrs.field(default=False, validator=check_bool)
+    #: Run on one instance of the fleet only (needs etcd; see docs/fleet.md).
+    singleton: bool = attrs.field(default=False, validator=check_bool)
     takes_task_status: bool = attrs.field(init=False, eq=False, repr=False)
     #: Levels of the subtree this spec describes (a worker is one).
     depth: int = attrs.field(init=False, default=1, eq=False, repr=False)
@@ -294,6 +296,8 @@ class Supervisor:
         default=None, validator=positive(optional=True)
     )
     significant: bool = attrs.field(default=False, validator=check_bool)
+    #: Run on one instance of the fleet only (needs etcd; see docs/fleet.md).
+    singleton: bool = attrs.field(default=False, validator=check_bool)
     depth: int = attrs.field(init=False, default=1, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:

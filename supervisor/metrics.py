@@ -166,8 +166,23 @@ METRICS: dict[str, MetricSpec] = {
             "Times the trio event loop was found blocked.",
         ),
         *_PROCESS_METRICS,
+        MetricSpec(
+            "supervisor_etcd_registered",
+            "gauge",
+            "1 while the instance holds its registration key in etcd, else 0.",
+            ("service",),
+        ),
+        MetricSpec(
+            "supervisor_singleton_holder",
+            "gauge",
+            "1 if this instance runs the fleet singleton, 0 while it is standby.",
+            ("path",),
+        ),
     )
 }
+# Metrics a service fills through its check state's ``metric_samples()``
+# (the etcd integration): (metric, label values, value) rows.
+_SERVICE_METRICS = ("supervisor_etcd_registered", "supervisor_singleton_holder")
 
 
 def _family(name: str) -> GaugeMetricFamily | CounterMetricFamily:
@@ -229,7 +244,12 @@ class TreeCollector(Collector):
     def _check_metrics(self) -> Iterator[Metric]:
         check_up = _family("supervisor_check_up")
         failures = _family("supervisor_check_consecutive_failures")
+        extra = {name: _family(name) for name in _SERVICE_METRICS}
         for state in self._checks():
+            samples = getattr(state, "metric_samples", None)
+            for metric, labels, value in samples() if samples is not None else ():
+                if metric in extra:
+                    extra[metric].add_metric(list(labels), value)
             name = state.check.name
             check_up.add_metric(
                 [name, state.check.feeds.value], 1.0 if state.up else 0.0
@@ -237,6 +257,7 @@ class TreeCollector(Collector):
             failures.add_metric([name], state.consecutive_failures)
         yield check_up
         yield failures
+        yield from extra.values()
 
 
 def _restarts(node: NodeSnapshot) -> dict[str, int]:

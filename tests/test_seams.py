@@ -30,6 +30,9 @@ ALLOWED_PRIVATE_IMPORTS = {
         ("_spec", "SupervisorSpec"),  # a type alias
         ("_validators", "is_async_callable"),
         ("_status", "status"),  # its own package
+        ("_fleet", "FleetUsageError"),  # its own package: the --etcd flags
+        ("_fleet", "add_fleet_arguments"),
+        ("_fleet", "fleet_options"),
         ("_version", "DISTRIBUTION"),
         ("_version", "__version__"),
     },

@@ -44,6 +44,8 @@ EXIT_STOPPED: Final = 9  # it ended and stays down, normally or stopped on purpo
 EXIT_FAILED: Final = 10  # it ended abnormally and stays down (or escalated)
 EXIT_SWEPT: Final = 11  # it ended and waits for its sweep to restart it
 DEQUEUED: Final = 12  # a queued start of a child that does not run will not come
+STANDBY_WAIT: Final = 13  # a fleet singleton waits for its election (or lost it)
+ELECTED: Final = 14  # ... won it: its code is started
 
 EVENT_NAMES: Final = (
     "launch",
@@ -59,14 +61,16 @@ EVENT_NAMES: Final = (
     "exit_failed",
     "exit_swept",
     "dequeued",
+    "standby_wait",
+    "elected",
 )
 
 STARTING, RUNNING, BACKOFF = State.STARTING, State.RUNNING, State.BACKOFF
 STOPPING, STOPPED, FAILED = State.STOPPING, State.STOPPED, State.FAILED
-UNSTOPPED = State.UNSTOPPED
+UNSTOPPED, STANDBY = State.UNSTOPPED, State.STANDBY
 
 # States with an incarnation (something that can end), and without one.
-LIVE: Final = (STARTING, RUNNING, BACKOFF, STOPPING, UNSTOPPED)
+LIVE: Final = (STARTING, RUNNING, BACKOFF, STOPPING, UNSTOPPED, STANDBY)
 DOWN: Final = (STOPPED, FAILED)
 
 # event -> (the states it may happen in, the state it leads to).
@@ -79,7 +83,7 @@ TABLE: Final[dict[int, tuple[tuple[State, ...], State]]] = {
     CALLED: ((BACKOFF, STARTING), STARTING),
     # A plain target counts as started when called, also after a backoff.
     STARTED: ((BACKOFF, STARTING), RUNNING),
-    STOP_REQUESTED: ((STARTING, RUNNING, BACKOFF, STOPPING), STOPPING),
+    STOP_REQUESTED: ((STARTING, RUNNING, BACKOFF, STOPPING, STANDBY), STOPPING),
     CANCEL_OVERDUE: ((STARTING, RUNNING), STOPPING),
     STOP_OVERDUE: ((STOPPING,), UNSTOPPED),
     EXIT_STOPPED: (LIVE, STOPPED),
@@ -88,6 +92,10 @@ TABLE: Final[dict[int, tuple[tuple[State, ...], State]]] = {
     # A queued child dropped before its launch. FAILED too: a queued child
     # whose failed start made its supervisor give up is then shown stopped.
     DEQUEUED: ((*DOWN, BACKOFF), STOPPED),
+    # A fleet singleton (`_singleton`): it waits for its election once launched
+    # (after its backoff, if any), and again when its term ends while it runs.
+    STANDBY_WAIT: ((STARTING, BACKOFF, RUNNING), STANDBY),
+    ELECTED: ((STANDBY,), STARTING),
 }
 
 # Transitions that keep the state and need no table entry of their own:

@@ -20,6 +20,9 @@ class State(enum.StrEnum):
     STOPPED = "stopped"  # not running: never started, stopped, or ended normally
     FAILED = "failed"  # ended abnormally and will not be restarted
     UNSTOPPED = "unstopped"  # outlived its shutdown bound; the tree still waits for it
+    # A fleet singleton that another instance runs: it waits its turn (not
+    # running, and not counted against readiness).
+    STANDBY = "standby"
 
 
 class Reason(enum.StrEnum):

@@ -200,6 +200,8 @@ class Node(NodeStarts):
         self.submit(self._close_job)
 
     async def _close_job(self) -> None:
+        for hook in self.before_stop:
+            await hook()
         order = sorted(self.slots.values(), key=lambda s: s.index, reverse=True)
         if self.dynamic:
             # Independent children are stopped together, as OTP's

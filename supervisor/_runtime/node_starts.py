@@ -20,9 +20,11 @@ from .._policy.lifecycle import (
     BACKOFF_WAIT,
     CALLED,
     DEQUEUED,
+    ELECTED,
     LAUNCH,
     RELAUNCH,
     RELAUNCH_LATER,
+    STANDBY_WAIT,
     STARTED,
 )
 from .._snapshot import ExitInfo, Reason, State
@@ -322,6 +324,38 @@ class NodeStarts(NodeState):
             self._advance()
         if slot.waiters:
             slot.settle()
+
+    def standby(self, inc: Incarnation) -> None:
+        """
+        *inc*, a fleet singleton (`singleton`), waits for its election: it
+        counts as started for the start queue (later siblings start), but not
+        as running; a run it had (a term that ended) is over.
+        """
+        slot = inc.slot
+        if slot.current is not inc or inc.stopping:
+            return
+        inc.running = False
+        if inc.start_timer is not None:
+            self._watchdog.cancel(inc.start_timer)
+            inc.start_timer = None
+        if inc.beat_timer is not None:
+            self._watchdog.cancel(inc.beat_timer)
+            inc.beat_timer = None
+        inc.next_start_at = None
+        slot.move(STANDBY_WAIT)
+        self.hub.bump()
+        pending = self._pending
+        if pending and pending.head() is slot:
+            pending.pop_head()
+            self._advance()
+        if slot.waiters:
+            slot.settle()
+
+    def elected(self, inc: Incarnation) -> None:
+        """*inc*, in standby, won its election: its code is started now."""
+        if inc.slot.current is inc and not inc.stopping:
+            inc.slot.move(ELECTED)
+            self.hub.bump()
 
     def add_child(
         self, spec: NodeSpec | None, args: tuple[Any, ...], name: str | None

@@ -94,6 +94,10 @@ class NodeState:
             Callable[[], Awaitable[None]]
         ](math.inf)
         self.closing = False
+        # Awaited in the control task before a closing node stops its children
+        # (each bounds itself): a fleet service leaves the fleet first, so that
+        # readiness fails, and the registry forgets it, before anything stops.
+        self.before_stop: list[Callable[[], Awaitable[None]]] = []
         self.failure: TooManyRestarts | None = None
         self._started = trio.Event()  # all initial children started (or closing)
         self._finished = trio.Event()  # every incarnation and the control task ended

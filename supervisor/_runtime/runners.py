@@ -41,6 +41,7 @@ from .._spec import (
     SupervisorSpec,
 )
 from .process_runner import PROCESS
+from .singleton import COORDINATOR, NoCoordinator, fenced
 
 S_contra = TypeVar("S_contra", contravariant=True)
 _SHUTDOWN = Reason.SHUTDOWN
@@ -55,6 +56,8 @@ class Incarnation(Protocol):
     def running(self) -> bool: ...
     @property
     def cancel_reason(self) -> Reason | None: ...
+    @property
+    def slot(self) -> Any: ...  # its path names a singleton's election
     def cancel(self, reason: Reason) -> None: ...
 
 
@@ -71,6 +74,8 @@ class Node(Protocol):
     def task_status(self, inc: Any) -> Any: ...
     def child_node(self, inc: Any, spec: SupervisorSpec) -> ChildNode: ...
     def on_started(self, inc: Any) -> None: ...
+    def standby(self, inc: Any) -> None: ...  # a singleton waits for its election
+    def elected(self, inc: Any) -> None: ...  # ... and won it
 
 
 class Runner(Protocol, Generic[S_contra]):
@@ -129,6 +134,43 @@ class SupervisorRunner:
         return False  # trio cannot abandon a task
 
 
+class SingletonRunner:
+    """
+    A fleet singleton of any kind (``spec.singleton``, see `singleton`): the
+    kind's own runner, run only while this instance leads the child's election;
+    in ``standby`` otherwise, and again when a term ends under it (in the same
+    incarnation: losing a term is not a crash).
+    """
+
+    def __init__(self, inner: Runner[Any]) -> None:
+        self.inner = inner
+
+    async def run(self, node: Node, inc: Incarnation, spec: Any) -> None:
+        path = inc.slot.path
+        coordinator = COORDINATOR.get()
+        if coordinator is None:
+            raise NoCoordinator((path,))
+        while True:
+            node.standby(inc)
+            async with coordinator.leadership(path) as term:
+                with term.scope:
+                    # A term ended before it began (the session ended meanwhile)
+                    # must not run the child up to its first checkpoint.
+                    await trio.lowlevel.checkpoint_if_cancelled()
+                    with fenced(term.token):
+                        node.elected(inc)
+                        await self.inner.run(node, inc, spec)
+                if not term.scope.cancel_called:
+                    return  # it ended by itself: its exit is handled as any other
+            # Leadership ended under it: back to standby, in the same incarnation.
+
+    def stop(self, inc: Incarnation) -> None:
+        self.inner.stop(inc)
+
+    def kill(self, inc: Incarnation) -> bool:
+        return self.inner.kill(inc)
+
+
 TASK: Final = TaskRunner()
 SUPERVISOR: Final = SupervisorRunner()
 
@@ -146,6 +188,7 @@ class Traits:
     children: tuple[NodeSpec, ...] = ()  # a static supervisor's initial children
     graceful: bool = False  # Child(graceful_stop=True)
     heartbeat_timeout: float | None = None
+    singleton: bool = False  # runs on one instance of the fleet (`_singleton`)
 
 
 def _task(spec: Child) -> Traits:
@@ -197,4 +240,8 @@ KINDS: Final[dict[type[Any], Callable[[Any], Traits]]] = {
 
 def traits(spec: NodeSpec) -> Traits:
     """The traits of *spec*'s kind (a `KeyError` for a type that is not a spec)."""
-    return KINDS[type(spec)](spec)
+    kind = KINDS[type(spec)](spec)
+    # Any kind may be a fleet singleton: its own runner, run while it leads.
+    if getattr(spec, "singleton", False):
+        return attrs.evolve(kind, runner=SingletonRunner(kind.runner), singleton=True)
+    return kind

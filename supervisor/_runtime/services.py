@@ -7,7 +7,10 @@ before the user's root starts, down after it stopped, restarted with backoff
 forever: nothing in the machinery may stop the user's tree) and reads the tree
 through its observer (`Tree.observer`) and the `Tree`'s public calls. Work that
 must happen before any child starts, and be undone after the run (binding a
-listener, so that a taken port fails the run at once), goes in `opened`.
+listener, so that a taken port fails the run at once), goes in `opened`;
+work that must happen when the tree begins to stop, before any of the user's
+children stops (leaving a service registry, so that nobody is sent to a
+stopping instance), goes in `before_stop`.
 """
 
 from __future__ import annotations
@@ -49,6 +52,13 @@ class Service(Protocol[TreeT_contra]):
     def check_states(self) -> Sequence[CheckState]:
         """Check results this service feeds to the verdicts (see `TreeObserver`)."""
         return ()
+
+    async def before_stop(self) -> None:
+        """
+        Awaited when the user's root begins to stop, before it stops any child
+        (in its control task: bound the wait yourself, and never raise).
+        """
+        return
 
 
 class _Observed(Protocol):

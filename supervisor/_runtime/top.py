@@ -79,6 +79,12 @@ class TopNodes:
         self.root_slot = make_slot(spec, spec.name, 0, None)
         self.root = Node(spec, spec.name, hub, owns_watchdog=not self._services)
         self.root_slot.node = self.root
+        # The services' before_stop, awaited before the root stops its children.
+        self.root.before_stop.extend(
+            hook
+            for svc in self._services
+            if (hook := getattr(svc, "before_stop", None)) is not None
+        )
         hub.on_abort = self.root.begin_close
         self.system: Node | None = None
         self.system_slot: Slot | None = None

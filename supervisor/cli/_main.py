@@ -25,13 +25,17 @@ import trio
 
 from .. import logging as supervisor_logging
 from .._bind import HttpOptions, ShowDetails, parse_bind
+from .._checks import Check
 from .._entry import run
 from .._errors import HttpBindError, SpecError, TooManyRestarts
+from .._fleet import EtcdOptions
+from .._runtime.singleton import NoCoordinator
 from .._runtime.tree import Tree
 from .._spec import DynamicSupervisor, Supervisor, SupervisorSpec
 from .._validators import is_async_callable
 from .._version import DISTRIBUTION, __version__
 from ..integrations import consul
+from ._fleet import FleetUsageError, add_fleet_arguments, fleet_options
 from ._status import status
 
 _log = structlog.get_logger("supervisor.cli")
@@ -98,6 +102,34 @@ def load_spec(ref: str) -> SupervisorSpec:
     return obj
 
 
+def load_checks(ref: str) -> list[Check]:
+    """
+    Load ``module.path:NAME`` or ``path/to/file.py:NAME``: a list of `Check`
+    specs (or a plain function returning one), for ``run --checks``.
+    """
+    where, sep, attr = ref.rpartition(":")
+    if not sep or not where or not attr:
+        raise SpecLoadError(f"{ref!r}: expected MODULE:NAME or FILE.py:NAME")
+    module = _load_module(ref, where)
+    try:
+        obj = getattr(module, attr)
+    except AttributeError:
+        raise SpecLoadError(f"{ref!r}: {where} has no {attr!r}") from None
+    if callable(obj) and not is_async_callable(obj):
+        try:
+            obj = obj()
+        except Exception as exc:
+            raise _user_error(ref, f"calling {attr}()", exc) from None
+    checks = [obj] if isinstance(obj, Check) else obj
+    if not isinstance(checks, list | tuple) or not all(
+        isinstance(c, Check) for c in checks
+    ):
+        raise SpecLoadError(
+            f"{ref!r}: is a {type(obj).__name__}, not a list of Check specs"
+        )
+    return list(checks)
+
+
 def _load_module(ref: str, where: str) -> types.ModuleType:
     if not where.endswith(".py"):
         try:
@@ -161,13 +193,22 @@ def _user_error(ref: str, doing: str, exc: BaseException) -> SpecLoadError:
     )
 
 
+# What --checks and the fleet flags add to a run: its checks and etcd options.
+Fleet = tuple[Sequence[Check], EtcdOptions | None]
+
+
 async def serve(
     spec: SupervisorSpec,
     http: HttpOptions | None = None,
     stop_timeout: float = DEFAULT_STOP_TIMEOUT,
     gc_freeze: bool = False,
+    fleet: Fleet | None = None,
 ) -> None:
-    """Run *spec* until it stops; SIGINT/SIGTERM stop it in order, a second one forces."""
+    """
+    Run *spec* until it stops; SIGINT/SIGTERM stop it in order, a second one
+    forces. *fleet*: the ``--checks`` and ``--etcd`` options, if any.
+    """
+    checks, etcd = fleet if fleet is not None else ((), None)
     failure: list[BaseException] = []
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
@@ -182,6 +223,8 @@ async def serve(
                 await run(
                     spec,
                     http=http,
+                    checks=checks,
+                    etcd=etcd,
                     opened=opened,
                     started=_freeze_gc if gc_freeze else None,
                 )
@@ -260,7 +303,7 @@ def _bind(text: str) -> str:
     return text
 
 
-def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - a return per command and exit code
+def main(argv: Sequence[str] | None = None) -> int:
     # The description is the module docstring's summary line: plain text, no
     # markup, as --help prints it verbatim.
     parser = argparse.ArgumentParser(
@@ -344,6 +387,13 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - a return 
         help="gc.freeze() once every child has started: shorter collector pauses "
         "in large trees (docs/heartbeats.md)",
     )
+    run_p.add_argument(
+        "--checks",
+        metavar="FILE.py:NAME|MODULE:NAME",
+        help="a list of Check specs (or a function returning one) feeding "
+        "readiness, liveness or INFO items",
+    )
+    add_fleet_arguments(run_p)
     status_p = sub.add_parser(
         "status",
         help="print a running tree; exit 0 if healthy, 1 if not",
@@ -398,6 +448,11 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - a return 
         sys.path.insert(0, os.getcwd())
     try:
         spec = load_spec(args.spec)
+        checks = load_checks(args.checks) if args.checks else []
+        etcd = fleet_options(args)
+    except FleetUsageError as exc:
+        print(f"supervisor: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except SpecLoadError as exc:
         print(f"supervisor: {exc}", file=sys.stderr)
         if exc.details:
@@ -410,8 +465,23 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - a return 
             token=os.environ.get(args.token_env) or None,
             show_details=ShowDetails(args.show_details.replace("-", "_")),
         )
+    return _serve_command(args, spec, http, checks, etcd)
+
+
+def _serve_command(
+    args: argparse.Namespace,
+    spec: SupervisorSpec,
+    http: HttpOptions | None,
+    checks: Sequence[Check],
+    etcd: EtcdOptions | None,
+) -> int:
+    """Run the tree; the exit status its end means."""
+    fleet: Fleet | None = (checks, etcd) if checks or etcd is not None else None
     try:
-        trio.run(serve, spec, http, args.stop_timeout, args.gc_freeze)
+        trio.run(serve, spec, http, args.stop_timeout, args.gc_freeze, fleet)
+    except (NoCoordinator, SpecError) as exc:
+        print(f"supervisor: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except TooManyRestarts as exc:
         _log.error("tree_gave_up", error=str(exc))
         return EXIT_GAVE_UP

@@ -42,6 +42,7 @@ _COLOURS = {
     "stopped": "grey50",
     "failed": "red",
     "unstopped": "bold red",
+    "standby": "cyan",  # a fleet singleton another instance runs
 }
 
 

@@ -29,10 +29,9 @@ RULE_TESTS = Path(__file__).with_name("prometheus_rules_test.yml")
 ALERTMANAGER = EXAMPLES / "alertmanager" / "alertmanager.yml"
 ALERTING_DOC = ROOT / "docs" / "alerting.md"
 
-#: Metrics the rules name before the collector has them: the etcd integration
-#: adds both (registration gauge per service, holder gauge per singleton path).
-#: Remove each from here when it lands in supervisor/metrics.py's METRICS.
-PENDING_ETCD_METRICS = {"supervisor_etcd_registered", "supervisor_singleton_holder"}
+#: Metrics the rules name before the collector has them (none: the etcd
+#: integration's two gauges are in supervisor/metrics.py's METRICS).
+PENDING_ETCD_METRICS: set[str] = set()
 
 #: Prometheus' own series (a scrape's outcome), not the collector's.
 PROMETHEUS_OWN = {"up"}

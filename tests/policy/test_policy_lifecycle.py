@@ -17,6 +17,7 @@ from supervisor._policy.lifecycle import (
     CALLED,
     CANCEL_OVERDUE,
     DEQUEUED,
+    ELECTED,
     EVENT_NAMES,
     EXIT_FAILED,
     EXIT_STOPPED,
@@ -24,6 +25,7 @@ from supervisor._policy.lifecycle import (
     LAUNCH,
     RELAUNCH,
     RELAUNCH_LATER,
+    STANDBY_WAIT,
     STARTED,
     STOP_OVERDUE,
     STOP_REQUESTED,
@@ -33,8 +35,8 @@ from supervisor._policy.states import State
 
 STARTING, RUNNING, BACKOFF = State.STARTING, State.RUNNING, State.BACKOFF
 STOPPING, STOPPED, FAILED = State.STOPPING, State.STOPPED, State.FAILED
-UNSTOPPED = State.UNSTOPPED
-LIVE = (STARTING, RUNNING, BACKOFF, STOPPING, UNSTOPPED)
+UNSTOPPED, STANDBY = State.UNSTOPPED, State.STANDBY
+LIVE = (STARTING, RUNNING, BACKOFF, STOPPING, UNSTOPPED, STANDBY)
 
 # Every possible transition, written out: (state, event) -> state. Any pair
 # not listed is impossible.
@@ -68,6 +70,12 @@ EXPECTED = {
     (STOPPED, DEQUEUED): STOPPED,
     (FAILED, DEQUEUED): STOPPED,
     (BACKOFF, DEQUEUED): STOPPED,
+    # Fleet singletons: standby until elected, and again when the term ends.
+    (STARTING, STANDBY_WAIT): STANDBY,
+    (BACKOFF, STANDBY_WAIT): STANDBY,
+    (RUNNING, STANDBY_WAIT): STANDBY,
+    (STANDBY, ELECTED): STARTING,
+    (STANDBY, STOP_REQUESTED): STOPPING,
 }
 
 ALL_PAIRS = list(itertools.product(State, range(len(EVENT_NAMES))))
