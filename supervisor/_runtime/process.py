@@ -36,6 +36,7 @@ from .._log import get_logger
 from .._policy.process import ExitDescription, LineSplitter, describe_exit
 from .._policy.states import Reason
 from .._snapshot import ProcessSnapshot
+from . import process_groups
 from .notify_socket import NotifySocket
 
 if TYPE_CHECKING:
@@ -246,6 +247,7 @@ class ProcessHandle:
                 self.kill()
                 await proc.wait()
         assert proc.returncode is not None
+        process_groups.waited(proc.pid)  # reaped: a zombie with its PID is not ours
         exit = self.record.exit = describe_exit(proc.returncode)
         exits = self.record.exits
         exits[str(exit)] = exits.get(str(exit), 0) + 1
@@ -361,7 +363,7 @@ async def spawn(spec: Process, notify: NotifySocket | None) -> trio.Process:
     # costs tens of milliseconds, which a stop bound should not pay.
     import psutil  # noqa: F401, PLC0415
 
-    return await trio.lowlevel.open_process(
+    proc = await trio.lowlevel.open_process(
         child_argv(spec),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -370,3 +372,6 @@ async def spawn(spec: Process, notify: NotifySocket | None) -> trio.Process:
         env=child_env(spec, notify),
         cwd=spec.cwd,
     )
+    # Before any checkpoint: a forced exit or the reaper may look at once.
+    process_groups.spawned(proc.pid)
+    return proc

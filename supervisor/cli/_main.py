@@ -27,6 +27,7 @@ from .. import logging as supervisor_logging
 from .._bind import HttpOptions, ShowDetails, parse_bind
 from .._entry import run
 from .._errors import HttpBindError, SpecError, TooManyRestarts
+from .._runtime.process_groups import kill_live_groups
 from .._runtime.tree import Tree
 from .._spec import DynamicSupervisor, Supervisor, SupervisorSpec
 from .._validators import is_async_callable
@@ -232,7 +233,10 @@ async def _force_after(seconds: float) -> None:
 
 
 def _force(reason: str) -> None:
-    _log.error("forced_exit", reason=reason)
+    # Each Process child leads a session of its own: os._exit alone would
+    # leave every group running, re-parented to PID 1.
+    killed = kill_live_groups()
+    _log.error("forced_exit", reason=reason, process_groups_killed=killed)
     os._exit(EXIT_INTERRUPTED)
 
 
