@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from ._errors import SpecError
-from ._policy.process import MAX_LINE
+from ._policy.process import MAX_LINE, MAX_LINES_PER_SECOND
 from ._safe import safe_repr
 from ._spec import LeafSpec, Restart, _check_restart_significance
 from ._validators import (
@@ -152,7 +152,9 @@ class Process(LeafSpec):
     *stop_signal* to the whole process group, then SIGKILL to the group once
     *shutdown* seconds passed. Its stdout and stderr become ``process_output``
     events, one per line (cut at *max_line* bytes); the last *keep_lines*
-    lines are kept for the snapshot.
+    lines are kept for the snapshot. At most *max_lines_per_second* lines
+    become events (a burst of that many, then that many a second); the rest
+    are counted as dropped (snapshot, metrics, ``process_output_dropped``).
 
     *env* is added to the tree's environment (None: inherited as it is).
     With *notify*, the process gets a ``NOTIFY_SOCKET`` and speaks systemd's
@@ -188,6 +190,9 @@ class Process(LeafSpec):
     )
     max_line: int = attrs.field(default=MAX_LINE, validator=integer(minimum=16))
     keep_lines: int = attrs.field(default=20, validator=integer(minimum=0))
+    max_lines_per_second: int = attrs.field(
+        default=MAX_LINES_PER_SECOND, validator=integer(minimum=1)
+    )
     depth: int = attrs.field(init=False, default=1, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
