@@ -46,12 +46,16 @@ def _check_argv(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> N
             f"arguments), got {type(value).__name__}",
         )
     for index, item in enumerate(value):
-        if not isinstance(item, str) or "\0" in item:
+        if not isinstance(item, str):
             # Arguments may hold secrets: named by position and type only.
             raise SpecError(
                 spec_path(instance),
                 attribute.name,
-                f"[{index}] must be a string without NUL bytes, got {type(item).__name__}",
+                f"[{index}] must be a string, got {type(item).__name__}",
+            )
+        if "\0" in item:
+            raise SpecError(
+                spec_path(instance), attribute.name, f"[{index}] holds a NUL byte"
             )
     if not value[0]:
         raise SpecError(
@@ -75,13 +79,31 @@ def _check_env(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> No
                 attribute.name,
                 f"has a key that is not a variable name: {safe_repr(key, 40)}",
             )
-        if not isinstance(item, str) or "\0" in item:
+        if not isinstance(item, str):
             # Values are where secrets go: only the key is named.
             raise SpecError(
                 spec_path(instance),
                 attribute.name,
-                f"[{key!r}] must be a string without NUL bytes, got {type(item).__name__}",
+                f"[{key!r}] must be a string, got {type(item).__name__}",
             )
+        if "\0" in item:
+            raise SpecError(
+                spec_path(instance), attribute.name, f"[{key!r}] holds a NUL byte"
+            )
+
+
+def _env_repr(value: Mapping[str, str] | None) -> str:
+    # Values are where secrets go: a repr (in a SpecError, a log) names keys only.
+    if value is None:
+        return "None"
+    return "{" + ", ".join(f"{key!r}: ..." for key in value) + "}"
+
+
+def _argv_repr(value: tuple[str, ...]) -> str:
+    # Arguments may hold secrets too (a --password=...): the program and a count.
+    if not isinstance(value, tuple) or not value:
+        return safe_repr(value, 40)
+    return f"({safe_repr(value[0], 80)}, +{len(value) - 1} args)"
 
 
 def _frozen_env(value: Any) -> Any:
@@ -131,9 +153,17 @@ def _signal(value: Any) -> Any:
     return value
 
 
-def find_program(program: str, env: Mapping[str, str] | None) -> str | None:
+def find_program(
+    program: str,
+    env: Mapping[str, str] | None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> str | None:
     """The path *program* (argv[0]) runs, on the child's PATH; None if there is none."""
     if os.sep in program:
+        # A relative path is the child's, resolved in its cwd (as subprocess
+        # does: it changes directory, then executes).
+        if cwd is not None:
+            program = os.path.join(os.fspath(cwd), program)
         return (
             program if os.access(program, os.X_OK) and os.path.isfile(program) else None
         )
@@ -167,9 +197,11 @@ class Process(LeafSpec):
     """
 
     name: str = attrs.field(validator=check_name)
-    argv: tuple[str, ...] = attrs.field(converter=_argv_tuple, validator=_check_argv)
+    argv: tuple[str, ...] = attrs.field(
+        converter=_argv_tuple, validator=_check_argv, repr=_argv_repr
+    )
     env: Mapping[str, str] | None = attrs.field(
-        default=None, converter=_frozen_env, validator=_check_env
+        default=None, converter=_frozen_env, validator=_check_env, repr=_env_repr
     )
     cwd: str | os.PathLike[str] | None = attrs.field(default=None, validator=_check_cwd)
     restart: Restart = attrs.field(
@@ -199,19 +231,19 @@ class Process(LeafSpec):
         _check_restart_significance(self)
         if self.heartbeat_timeout is not None and not self.notify:
             raise SpecError(
-                self.name,
+                spec_path(self),
                 "heartbeat_timeout",
                 "needs notify=True: a process beats by sending WATCHDOG=1",
             )
         if self.notify and not sys.platform.startswith("linux"):
             raise SpecError(
-                self.name,
+                spec_path(self),
                 "notify",
                 "needs Linux (the sender's credentials, SCM_CREDENTIALS, are Linux's)",
             )
-        if find_program(self.argv[0], self.env) is None:
+        if find_program(self.argv[0], self.env, self.cwd) is None:
             raise SpecError(
-                self.name,
+                spec_path(self),
                 "argv",
                 f"[0] {self.argv[0]!r} is not an executable file, nor found on PATH",
             )
