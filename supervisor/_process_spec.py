@@ -30,6 +30,14 @@ from ._validators import (
 )
 
 _VALID_SIGNALS = frozenset(signal.valid_signals())
+#: Signals whose default action is to do nothing (or to continue): as a stop
+#: signal, a program that does not handle them would only be SIGKILLed once
+#: its shutdown is over, never asked to stop.
+_IGNORED_BY_DEFAULT = frozenset(
+    getattr(signal, name)
+    for name in ("SIGCONT", "SIGWINCH", "SIGCHLD", "SIGURG")
+    if hasattr(signal, name)
+)
 
 
 def _argv_tuple(value: Any) -> Any:
@@ -140,6 +148,15 @@ def _check_signal(instance: Any, attribute: attrs.Attribute[Any], value: Any) ->
             attribute.name,
             f"must be a signal a program can handle, got {safe_repr(value)}"
             " (SIGKILL comes by itself once shutdown is over)",
+        )
+    if value in _IGNORED_BY_DEFAULT:
+        raise SpecError(
+            spec_path(instance),
+            attribute.name,
+            f"must be a signal that stops a program by default, got"
+            f" {signal.Signals(value).name}: a program that does not handle it"
+            " would go on running until SIGKILL (use SIGTERM, SIGINT, SIGQUIT,"
+            " SIGHUP, SIGUSR1...)",
         )
 
 

@@ -148,6 +148,23 @@ def _script(path: Path) -> Path:
 
 
 @pytest.mark.parametrize(
+    "number", [signal.SIGCONT, signal.SIGWINCH, signal.SIGCHLD, signal.SIGURG]
+)
+def test_a_stop_signal_that_does_nothing_by_default_is_refused(number: int) -> None:
+    with pytest.raises(SpecError) as caught:
+        Process(name="p", argv=["sleep"], stop_signal=number)
+
+    assert caught.value.field == "stop_signal"
+    assert signal.Signals(number).name in caught.value.problem
+    assert "would go on running until SIGKILL" in caught.value.problem
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP, 15])
+def test_stop_signals_that_stop_a_program_are_taken(number: int) -> None:
+    assert Process(name="p", argv=["sleep"], stop_signal=number).stop_signal == number
+
+
+@pytest.mark.parametrize(
     ("program", "cwd", "found"),
     [
         # A relative path is the child's: resolved in its cwd, as subprocess does.
