@@ -32,6 +32,9 @@ ALLOWED_PRIVATE_IMPORTS = {
         ("_status", "status"),  # its own package
         ("_version", "DISTRIBUTION"),
         ("_version", "__version__"),
+        # A forced exit (os._exit) SIGKILLs the Process groups first: no tree call
+        # can run by then, and each group leads a session nothing else would stop.
+        ("_runtime.process_groups", "kill_live_groups"),
     },
     "testing.py": {
         ("_runtime", "faults"),  # the one fault-injection seam
