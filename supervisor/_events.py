@@ -31,6 +31,7 @@ EVENTS: dict[str, tuple[Level, str]] = {
     # an OS-process child (logger "supervisor", bound with the child's path)
     "process_spawned": ("debug", "supervisor"),
     "process_output": ("info", "supervisor"),
+    "process_output_dropped": ("warning", "supervisor"),
     "process_exited": ("info", "supervisor"),
     "process_killed": ("warning", "supervisor"),
     "process_over_memory": ("warning", "supervisor"),

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from ._errors import SpecError
-from ._policy.process import MAX_LINE
+from ._policy.process import MAX_LINE, MAX_LINES_PER_SECOND
 from ._safe import safe_repr
 from ._spec import LeafSpec, Restart, _check_restart_significance
 from ._validators import (
@@ -30,6 +30,14 @@ from ._validators import (
 )
 
 _VALID_SIGNALS = frozenset(signal.valid_signals())
+#: Signals whose default action is to do nothing (or to continue): as a stop
+#: signal, a program that does not handle them would only be SIGKILLed once
+#: its shutdown is over, never asked to stop.
+_IGNORED_BY_DEFAULT = frozenset(
+    getattr(signal, name)
+    for name in ("SIGCONT", "SIGWINCH", "SIGCHLD", "SIGURG")
+    if hasattr(signal, name)
+)
 
 
 def _argv_tuple(value: Any) -> Any:
@@ -46,12 +54,16 @@ def _check_argv(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> N
             f"arguments), got {type(value).__name__}",
         )
     for index, item in enumerate(value):
-        if not isinstance(item, str) or "\0" in item:
+        if not isinstance(item, str):
             # Arguments may hold secrets: named by position and type only.
             raise SpecError(
                 spec_path(instance),
                 attribute.name,
-                f"[{index}] must be a string without NUL bytes, got {type(item).__name__}",
+                f"[{index}] must be a string, got {type(item).__name__}",
+            )
+        if "\0" in item:
+            raise SpecError(
+                spec_path(instance), attribute.name, f"[{index}] holds a NUL byte"
             )
     if not value[0]:
         raise SpecError(
@@ -75,13 +87,31 @@ def _check_env(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> No
                 attribute.name,
                 f"has a key that is not a variable name: {safe_repr(key, 40)}",
             )
-        if not isinstance(item, str) or "\0" in item:
+        if not isinstance(item, str):
             # Values are where secrets go: only the key is named.
             raise SpecError(
                 spec_path(instance),
                 attribute.name,
-                f"[{key!r}] must be a string without NUL bytes, got {type(item).__name__}",
+                f"[{key!r}] must be a string, got {type(item).__name__}",
             )
+        if "\0" in item:
+            raise SpecError(
+                spec_path(instance), attribute.name, f"[{key!r}] holds a NUL byte"
+            )
+
+
+def _env_repr(value: Mapping[str, str] | None) -> str:
+    # Values are where secrets go: a repr (in a SpecError, a log) names keys only.
+    if value is None:
+        return "None"
+    return "{" + ", ".join(f"{key!r}: ..." for key in value) + "}"
+
+
+def _argv_repr(value: tuple[str, ...]) -> str:
+    # Arguments may hold secrets too (a --password=...): the program and a count.
+    if not isinstance(value, tuple) or not value:
+        return safe_repr(value, 40)
+    return f"({safe_repr(value[0], 80)}, +{len(value) - 1} args)"
 
 
 def _frozen_env(value: Any) -> Any:
@@ -119,6 +149,15 @@ def _check_signal(instance: Any, attribute: attrs.Attribute[Any], value: Any) ->
             f"must be a signal a program can handle, got {safe_repr(value)}"
             " (SIGKILL comes by itself once shutdown is over)",
         )
+    if value in _IGNORED_BY_DEFAULT:
+        raise SpecError(
+            spec_path(instance),
+            attribute.name,
+            f"must be a signal that stops a program by default, got"
+            f" {signal.Signals(value).name}: a program that does not handle it"
+            " would go on running until SIGKILL (use SIGTERM, SIGINT, SIGQUIT,"
+            " SIGHUP, SIGUSR1...)",
+        )
 
 
 def _signal(value: Any) -> Any:
@@ -131,9 +170,17 @@ def _signal(value: Any) -> Any:
     return value
 
 
-def find_program(program: str, env: Mapping[str, str] | None) -> str | None:
+def find_program(
+    program: str,
+    env: Mapping[str, str] | None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> str | None:
     """The path *program* (argv[0]) runs, on the child's PATH; None if there is none."""
     if os.sep in program:
+        # A relative path is the child's, resolved in its cwd (as subprocess
+        # does: it changes directory, then executes).
+        if cwd is not None:
+            program = os.path.join(os.fspath(cwd), program)
         return (
             program if os.access(program, os.X_OK) and os.path.isfile(program) else None
         )
@@ -152,7 +199,9 @@ class Process(LeafSpec):
     *stop_signal* to the whole process group, then SIGKILL to the group once
     *shutdown* seconds passed. Its stdout and stderr become ``process_output``
     events, one per line (cut at *max_line* bytes); the last *keep_lines*
-    lines are kept for the snapshot.
+    lines are kept for the snapshot. At most *max_lines_per_second* lines
+    become events (a burst of that many, then that many a second); the rest
+    are counted as dropped (snapshot, metrics, ``process_output_dropped``).
 
     *env* is added to the tree's environment (None: inherited as it is).
     With *notify*, the process gets a ``NOTIFY_SOCKET`` and speaks systemd's
@@ -165,9 +214,11 @@ class Process(LeafSpec):
     """
 
     name: str = attrs.field(validator=check_name)
-    argv: tuple[str, ...] = attrs.field(converter=_argv_tuple, validator=_check_argv)
+    argv: tuple[str, ...] = attrs.field(
+        converter=_argv_tuple, validator=_check_argv, repr=_argv_repr
+    )
     env: Mapping[str, str] | None = attrs.field(
-        default=None, converter=_frozen_env, validator=_check_env
+        default=None, converter=_frozen_env, validator=_check_env, repr=_env_repr
     )
     cwd: str | os.PathLike[str] | None = attrs.field(default=None, validator=_check_cwd)
     restart: Restart = attrs.field(
@@ -190,25 +241,28 @@ class Process(LeafSpec):
     )
     max_line: int = attrs.field(default=MAX_LINE, validator=integer(minimum=16))
     keep_lines: int = attrs.field(default=20, validator=integer(minimum=0))
+    max_lines_per_second: int = attrs.field(
+        default=MAX_LINES_PER_SECOND, validator=integer(minimum=1)
+    )
     depth: int = attrs.field(init=False, default=1, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         _check_restart_significance(self)
         if self.heartbeat_timeout is not None and not self.notify:
             raise SpecError(
-                self.name,
+                spec_path(self),
                 "heartbeat_timeout",
                 "needs notify=True: a process beats by sending WATCHDOG=1",
             )
         if self.notify and not sys.platform.startswith("linux"):
             raise SpecError(
-                self.name,
+                spec_path(self),
                 "notify",
                 "needs Linux (the sender's credentials, SCM_CREDENTIALS, are Linux's)",
             )
-        if find_program(self.argv[0], self.env) is None:
+        if find_program(self.argv[0], self.env, self.cwd) is None:
             raise SpecError(
-                self.name,
+                spec_path(self),
                 "argv",
                 f"[0] {self.argv[0]!r} is not an executable file, nor found on PATH",
             )

@@ -130,6 +130,7 @@ class ProcessSnapshot:
     processes: float | None = None  # how many processes that is
     exits: tuple[tuple[str, int], ...] = ()  # how its processes ended, counted
     kills: int = 0  # stops that came to SIGKILL
+    dropped_lines: int = 0  # output lines over max_lines_per_second, not logged
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -149,6 +150,7 @@ class ProcessSnapshot:
             "processes": self.processes,
             "exits": dict(self.exits),
             "kills": self.kills,
+            "dropped_lines": self.dropped_lines,
         }
 
 

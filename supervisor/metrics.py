@@ -71,6 +71,12 @@ _PROCESS_METRICS = (
         ("path",),
     ),
     MetricSpec(
+        "supervisor_process_output_dropped_lines",
+        "counter",
+        "Output lines of a Process child over its max_lines_per_second, not logged.",
+        ("path",),
+    ),
+    MetricSpec(
         "supervisor_process_resident_bytes",
         "gauge",
         "Resident memory of a Process child's process and its descendants (last sample).",
@@ -272,6 +278,7 @@ def _restarts(node: NodeSnapshot) -> dict[str, int]:
 def _process_metrics(snap: TreeSnapshot) -> Iterator[Metric]:
     exits = _family("supervisor_process_exits")
     kills = _family("supervisor_process_kills")
+    dropped = _family("supervisor_process_output_dropped_lines")
     rss = _family("supervisor_process_resident_bytes")
     cpu = _family("supervisor_process_cpu_seconds")
     fds = _family("supervisor_process_open_files")
@@ -283,13 +290,14 @@ def _process_metrics(snap: TreeSnapshot) -> Iterator[Metric]:
         for exit, count in process.exits:
             exits.add_metric([path, exit], count)
         kills.add_metric([path], process.kills)
+        dropped.add_metric([path], process.dropped_lines)
         if process.rss is not None:
             rss.add_metric([path], process.rss)
         if process.cpu_seconds is not None:
             cpu.add_metric([path], process.cpu_seconds)
         if process.open_files is not None:
             fds.add_metric([path], process.open_files)
-    yield from (exits, kills, rss, cpu, fds)
+    yield from (exits, kills, dropped, rss, cpu, fds)
 
 
 def registry_for(collector: TreeCollector) -> CollectorRegistry:

@@ -30,11 +30,21 @@ ALLOWED_PRIVATE_IMPORTS = {
         ("_spec", "SupervisorSpec"),  # a type alias
         ("_validators", "is_async_callable"),
         ("_status", "status"),  # its own package
+        ("_load", "SpecLoadError"),  # its own package: module:attr loading
+        ("_load", "load_spec"),
+        ("_load", "load_checks"),
         ("_fleet", "FleetUsageError"),  # its own package: the --etcd flags
         ("_fleet", "add_fleet_arguments"),
         ("_fleet", "fleet_options"),
         ("_version", "DISTRIBUTION"),
         ("_version", "__version__"),
+        # A forced exit (os._exit) SIGKILLs the Process groups first: no tree call
+        # can run by then, and each group leads a session nothing else would stop.
+        ("_runtime.process_groups", "kill_live_groups"),
+    },
+    "cli/_load.py": {
+        ("_spec", "SupervisorSpec"),  # a type alias
+        ("_validators", "is_async_callable"),
     },
     "testing.py": {
         ("_runtime", "faults"),  # the one fault-injection seam

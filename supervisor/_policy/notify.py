@@ -60,7 +60,8 @@ def _refused(problem: str) -> Notification:
 
 def _usec(value: str) -> int | None:
     # systemd's safe_atou64: decimal digits only, no sign, no spaces.
-    if not value.isdigit() or not value.isascii():
+    # 20 digits hold any uint64: a longer number is refused without converting it.
+    if not value.isdigit() or not value.isascii() or len(value) > 20:
         return None
     return int(value)
 
@@ -106,10 +107,19 @@ def _flag(field: str) -> Reader:
     return lambda value: (field, True) if value == "1" else None
 
 
-def _count(field: str, minimum: int = 0) -> Reader:
+#: systemd's usec_t is a uint64 whose largest value means "infinity"; a
+#: finite time is below it (safe_atou64 refuses what does not fit).
+USEC_INFINITY = 2**64 - 1
+#: systemd's ERRNO_MAX: the largest errno it accepts in ERRNO=.
+ERRNO_MAX = 4095
+
+
+def _count(field: str, minimum: int = 0, maximum: int = USEC_INFINITY - 1) -> Reader:
     def read(value: str) -> tuple[str, object] | None:
         number = _usec(value)
-        return None if number is None or number < minimum else (field, number)
+        if number is None or not minimum <= number <= maximum:
+            return None
+        return (field, number)
 
     return read
 
@@ -128,7 +138,7 @@ _READERS: dict[str, Reader] = {
     "WATCHDOG": _WATCHDOG.get,
     "WATCHDOG_USEC": _count("watchdog_usec", minimum=1),
     "EXTEND_TIMEOUT_USEC": _count("extend_timeout_usec"),
-    "ERRNO": _count("errno"),
+    "ERRNO": _count("errno", maximum=ERRNO_MAX),
     "MAINPID": _count("mainpid", minimum=1),
     "STATUS": lambda value: ("status", _clean_status(value)),
 }

@@ -102,3 +102,37 @@ class LineSplitter:
         line = self._buffer.decode("utf-8", errors="replace").rstrip("\r")
         self._buffer.clear()
         return line
+
+
+#: Output lines of one child logged per second, by default; the rest are counted.
+MAX_LINES_PER_SECOND = 1000
+
+
+class LineBudget:
+    """
+    How many output lines of one child may become events: a token bucket of
+    *rate* lines per second that holds at most one second's worth (a burst
+    of *rate* lines, then *rate* a second). A line over the budget is counted
+    in ``dropped`` instead: a program that writes as fast as it can (``yes``)
+    must not turn the tree's event loop into a log writer.
+    """
+
+    __slots__ = ("_at", "_tokens", "dropped", "rate")
+
+    def __init__(self, rate: float, now: float) -> None:
+        self.rate = rate
+        self._tokens = rate
+        self._at = now
+        self.dropped = 0
+
+    def allow(self, now: float) -> bool:
+        """Whether one more line may be logged at *now* (seconds, any monotonic clock)."""
+        elapsed = now - self._at
+        if elapsed > 0:
+            self._tokens = min(self.rate, self._tokens + elapsed * self.rate)
+            self._at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        self.dropped += 1
+        return False

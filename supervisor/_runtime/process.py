@@ -33,9 +33,10 @@ import trio
 
 from .._errors import SupervisorError
 from .._log import get_logger
-from .._policy.process import ExitDescription, LineSplitter, describe_exit
+from .._policy.process import ExitDescription, LineBudget, LineSplitter, describe_exit
 from .._policy.states import Reason
 from .._snapshot import ProcessSnapshot
+from . import process_groups
 from .notify_socket import NotifySocket
 
 if TYPE_CHECKING:
@@ -48,6 +49,13 @@ _GROUP_POLL = 0.05
 DRAIN_GRACE = 1.0
 #: At most one notify_ignored event per child per this many seconds.
 _IGNORED_EVERY = 1.0
+#: Bytes read from a pipe at once, and lines handled between two checkpoints:
+#: a program that writes as fast as it can (``yes``) must not hold the loop
+#: for a whole 64 KiB of short lines (~10 000 events, hundreds of ms).
+_READ_SIZE = 16384
+_LINES_PER_CHECKPOINT = 64
+#: At most one process_output_dropped event per child per this many seconds.
+_DROPPED_EVERY = 1.0
 
 LOG = get_logger("supervisor")
 
@@ -124,6 +132,8 @@ class ProcessRecord:
         # to SIGKILL, over all incarnations: for metrics.
         self.exits: dict[str, int] = {}
         self.kills = 0
+        # Output lines over the child's budget, not logged (all incarnations).
+        self.dropped_lines = 0
 
     def begin(self, pid: int) -> None:
         """A new incarnation runs as *pid*; its output lines are kept (why it died before)."""
@@ -152,6 +162,7 @@ class ProcessRecord:
             processes=self.resources.get("processes"),
             exits=tuple(sorted(self.exits.items())),
             kills=self.kills,
+            dropped_lines=self.dropped_lines,
         )
 
 
@@ -203,6 +214,10 @@ class ProcessHandle:
         self._io_scopes: list[trio.CancelScope] = []
         self._ignored_logged_at = -float("inf")
         self._ignored_since = 0
+        # Shared by stdout and stderr: the budget is the child's.
+        self.budget = LineBudget(spec.max_lines_per_second, trio.current_time())
+        self._dropped_logged_at = -float("inf")
+        self._dropped_reported = 0
 
     # ---- signals -------------------------------------------------------------
 
@@ -246,6 +261,7 @@ class ProcessHandle:
                 self.kill()
                 await proc.wait()
         assert proc.returncode is not None
+        process_groups.waited(proc.pid)  # reaped: a zombie with its PID is not ours
         exit = self.record.exit = describe_exit(proc.returncode)
         exits = self.record.exits
         exits[str(exit)] = exits.get(str(exit), 0) + 1
@@ -301,28 +317,50 @@ class ProcessHandle:
         if stream is None:
             return
         splitter = LineSplitter(self.spec.max_line)
-        log = self.log
-        output = self.record.output
         try:
             async with stream:
-                while chunk := await stream.receive_some():
-                    for line, truncated in splitter.feed(chunk):
-                        output.append((name, line))
-                        log.info(
-                            "process_output",
-                            stream=name,
-                            line=line,
-                            truncated=truncated,
-                        )
+                while chunk := await stream.receive_some(_READ_SIZE):
+                    now = trio.current_time()
+                    lines = splitter.feed(chunk)
+                    for handled, (line, truncated) in enumerate(lines, 1):
+                        self._line(name, line, truncated, now)
+                        if handled % _LINES_PER_CHECKPOINT == 0:
+                            await trio.lowlevel.checkpoint()
+                            now = trio.current_time()
+                    self._report_dropped(now, final=False)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:
+            now = trio.current_time()
             for line, truncated in splitter.close():
-                output.append((name, line))
-                log.info("process_output", stream=name, line=line, truncated=truncated)
+                self._line(name, line, truncated, now)
             self.open_pipes -= 1
             if not self.open_pipes:
                 self.pipes_closed.set()
+                self._report_dropped(now, final=True)
+
+    def _line(self, name: str, line: str, truncated: bool, now: float) -> None:
+        # Kept for the snapshot even over the budget (a deque append is cheap;
+        # the last lines say why it died).
+        self.record.output.append((name, line))
+        if self.budget.allow(now):
+            self.log.info("process_output", stream=name, line=line, truncated=truncated)
+        else:
+            self.record.dropped_lines += 1
+
+    def _report_dropped(self, now: float, *, final: bool) -> None:
+        """process_output_dropped: at most once per `_DROPPED_EVERY`, and once at the end."""
+        unreported = self.budget.dropped - self._dropped_reported
+        if not unreported:
+            return
+        if final or now - self._dropped_logged_at >= _DROPPED_EVERY:
+            self.log.warning(
+                "process_output_dropped",
+                dropped=unreported,
+                max_lines_per_second=self.spec.max_lines_per_second,
+            )
+            self._dropped_logged_at = now
+            self._dropped_reported = self.budget.dropped
 
     def ignored(self, now: float, why: str) -> None:
         """A datagram was ignored: logged at most once per `_IGNORED_EVERY`, with a count."""
@@ -361,7 +399,7 @@ async def spawn(spec: Process, notify: NotifySocket | None) -> trio.Process:
     # costs tens of milliseconds, which a stop bound should not pay.
     import psutil  # noqa: F401, PLC0415
 
-    return await trio.lowlevel.open_process(
+    proc = await trio.lowlevel.open_process(
         child_argv(spec),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -370,3 +408,6 @@ async def spawn(spec: Process, notify: NotifySocket | None) -> trio.Process:
         env=child_env(spec, notify),
         cwd=spec.cwd,
     )
+    # Before any checkpoint: a forced exit or the reaper may look at once.
+    process_groups.spawned(proc.pid)
+    return proc

@@ -13,6 +13,7 @@ import trio
 
 from .._policy.notify import Notification, parse_notification
 from .._policy.states import Reason
+from . import process_groups
 from .notify_socket import NotifySocket
 from .process import DRAIN_GRACE, ProcessFailed, ProcessHandle, ProcessRecord, spawn
 from .process_facts import watch
@@ -44,11 +45,15 @@ class ProcessRunner:
                 stack.callback(notify.close)
                 node.calling(inc, spec.start_timeout)
             proc = await spawn(spec, notify)
-            slot.process.begin(proc.pid)
-            handle = ProcessHandle(proc, spec, slot)
-            inc.handle = handle
-            handle.log.debug("process_spawned", pid=proc.pid)
-            await self._supervise(node, inc, handle, notify)
+            try:
+                slot.process.begin(proc.pid)
+                handle = ProcessHandle(proc, spec, slot)
+                inc.handle = handle
+                handle.log.debug("process_spawned", pid=proc.pid)
+                await self._supervise(node, inc, handle, notify)
+            finally:
+                # Its group is cleared (or this run is over): no forced exit needs it.
+                process_groups.cleared(proc.pid)
         exit = slot.process.exit
         assert exit is not None
         if not exit.normal and not handle.signalled:

@@ -9,10 +9,14 @@ no ``--init``) would collect them for ever. `OrphanReaper`, a service, waits
 for SIGCHLD and reaps every zombie child that is not one trio is waiting for.
 It never calls ``wait(-1)``: that would take the exit status of a process
 trio spawned (a `Process` child, a ``trio.run_process`` in a worker) from
-under it. A zombie is trio's when it leads its own session (a `Process`
-child) or is in the tree's own process group (``trio.run_process`` without a
-session of its own); anything else is an orphan: a `Process` child's
-descendant, or a stranger's.
+under it. A zombie is trio's when it is a `Process` child the runner spawned
+and still waits for (`process_groups.waited_pids`) or is in the tree's own
+process group (``trio.run_process`` without a session of its own); anything
+else is an orphan, reaped: a `Process` child's descendant (also one that
+made a session of its own, ``setsid cmd &``), or a stranger's. What this
+cannot tell apart: a ``trio.run_process(..., start_new_session=True)`` of
+the user's own, which leads a session and is in no registry; run such
+programs as `Process` children under PID 1.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import trio
 
 from .._log import get_logger
 from .._spec import Child
+from .process_groups import waited_pids
 from .services import Service
 
 LOG = get_logger("supervisor")
@@ -60,13 +65,15 @@ class OrphanReaper(Service[Any]):
         import psutil  # noqa: PLC0415 - lazily: only PID 1 needs it here
 
         own_group = os.getpgid(0)
+        # No checkpoint below: no PID joins or leaves it while this runs.
+        trios = waited_pids()
         found = 0
         for child in psutil.Process().children():
             try:
                 if child.status() != psutil.STATUS_ZOMBIE:
                     continue
                 pid = child.pid
-                if os.getsid(pid) == pid or os.getpgid(pid) == own_group:
+                if pid in trios or os.getpgid(pid) == own_group:
                     continue  # spawned by trio, which waits for it itself
                 if os.waitpid(pid, os.WNOHANG)[0] == pid:
                     found += 1

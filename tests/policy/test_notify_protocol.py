@@ -44,6 +44,14 @@ CASES = [
     (b"WATCHDOG_USEC= 5", Notification(malformed=1)),
     (b"EXTEND_TIMEOUT_USEC=1e6", Notification(malformed=1)),
     (b"ERRNO=x", Notification(malformed=1)),
+    # systemd's ranges: a finite usec_t (below its infinity), an errno up to ERRNO_MAX
+    (b"ERRNO=4095", Notification(errno=4095)),
+    (b"ERRNO=4096", Notification(malformed=1)),
+    (b"ERRNO=99999999999999999999", Notification(malformed=1)),
+    (b"WATCHDOG_USEC=18446744073709551614", Notification(watchdog_usec=2**64 - 2)),
+    (b"WATCHDOG_USEC=18446744073709551615", Notification(malformed=1)),
+    (b"WATCHDOG_USEC=" + b"9" * 40, Notification(malformed=1)),
+    (b"EXTEND_TIMEOUT_USEC=18446744073709551616", Notification(malformed=1)),
     (b"no equals sign\nREADY=1", Notification(ready=True, malformed=1)),
     (b"=1", Notification(malformed=1)),
     # refused whole

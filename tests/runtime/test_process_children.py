@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from pathlib import Path
 
 import pytest
 import trio
@@ -290,3 +291,25 @@ async def test_the_snapshot_serialises_the_process() -> None:
     assert data["process"]["output"] == [{"stream": "stdout", "line": "hi"}]
     assert data["process"]["exit"] is None
     assert isinstance(data["process"]["pid"], int)
+
+
+async def test_a_relative_program_runs_in_its_cwd(tmp_path: Path) -> None:
+    program = tmp_path / "bin" / "run"
+    program.parent.mkdir()
+    program.write_text("#!/bin/sh\necho ran in $PWD\n")
+    program.chmod(0o755)
+    spec = Supervisor(
+        name="root",
+        children=[
+            Process(
+                name="p", argv=["./bin/run"], cwd=tmp_path, restart=Restart.TEMPORARY
+            )
+        ],
+    )
+    async with open_tree(spec) as t:
+        await wait_for(lambda: t.snapshot().node("root/p").process.exit)  # type: ignore[union-attr]
+        process = t.snapshot().node("root/p").process
+
+    assert process is not None
+    assert process.exit == "exit_code=0"
+    assert process.output == (("stdout", f"ran in {tmp_path}"),)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import pytest
 import trio
 
 from supervisor import Backoff, Jitter, Process, Reason, Supervisor, open_tree
+from supervisor._runtime import process_facts
 from supervisor.metrics import TreeCollector
 from tests._processes import no_leftover_processes, wait_for
 
@@ -88,3 +90,28 @@ async def test_metrics_carry_exits_kills_and_resources() -> None:
     assert samples[("supervisor_process_resident_bytes", (("path", "root/q"),))] > 0
     assert ("supervisor_intensity_exceeded_total", (("path", "root/q"),)) not in samples
     await trio.lowlevel.checkpoint()
+
+
+async def test_one_scan_of_the_process_table_per_period_for_all_children(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(process_facts, "SAMPLE_EVERY", 0.2)
+    children = [
+        Process(name=f"p{i}", argv=["sh", "-c", "sleep 100 & wait"]) for i in range(6)
+    ]
+    spec = Supervisor(name="root", children=children)
+    async with open_tree(spec) as t:
+        await wait_for(
+            lambda: all(
+                (node(t, f"root/p{i}").process.processes or 0) >= 2 for i in range(6)
+            )
+        )
+        shared = process_facts.sampler()
+        scans = shared.scans
+        start = trio.current_time()
+        await trio.sleep(1.0)
+        periods = (trio.current_time() - start) / 0.2
+        scans = shared.scans - scans
+
+    # 6 children each sampled every period: one scan each would be 6 per period.
+    assert scans <= periods + 2, (scans, periods)

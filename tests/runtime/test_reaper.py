@@ -73,5 +73,29 @@ async def test_orphans_are_reaped_and_trio_keeps_its_children(
     assert p.process.exit == "signal=SIGTERM"  # its status was trio's to read
 
 
+async def test_orphans_that_lead_their_own_session_are_reaped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(OrphanReaper, "needed", staticmethod(lambda: True))
+    # setsid: each orphan leads a session of its own, as a Process child does.
+    script = "for i in 1 2 3; do (setsid sleep 0.3 &); done; echo spawned; sleep 100"
+    spec = Supervisor(
+        name="root", children=[Process(name="p", argv=["sh", "-c", script])]
+    )
+    with capture_logs() as logs:
+        async with open_tree(spec):
+            await wait_for(
+                lambda: (
+                    sum(
+                        e.get("count", 0)
+                        for e in logs
+                        if e["event"] == "orphans_reaped"
+                    )
+                    >= 3
+                )
+            )
+            assert _zombie_children() == []
+
+
 def test_only_pid_1_needs_a_reaper() -> None:
     assert OrphanReaper.needed() is (os.getpid() == 1)
