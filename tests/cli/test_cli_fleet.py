@@ -100,6 +100,22 @@ def test_credentials_in_a_url_are_refused_and_never_printed(
     assert "***@" in err
 
 
+@pytest.mark.parametrize("env", [{"MY_ETCD": "root"}, {"MY_ETCD_PASSWORD": "s3cret"}])
+def test_a_user_without_a_password_or_the_reverse_is_refused(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    argv = ["--etcd", "http://h:1", "--service", "s", "--etcd-user-env", "MY_ETCD"]
+    code, err = run(capsys, *argv)
+    assert code == _cli.EXIT_USAGE
+    assert err.startswith("supervisor: --etcd-user-env: $MY_ETCD")
+    assert "s3cret" not in err
+    assert "root" not in err
+
+
 def test_loads_checks_from_a_file_or_a_function() -> None:
     checks = _cli.load_checks(f"{APP}:checks")
     assert [c.name for c in checks] == ["flag"]
