@@ -1,19 +1,31 @@
 """
 Fleet singletons of every shape against a real etcd: a singleton supervisor
 whose children read the fencing token, singletons in a dynamic and a nested
-supervisor, two singletons at once, and a singleton that keeps crashing (it
-hands over to the standby instance each time it resigns).
+supervisor, two singletons at once, a singleton that keeps crashing (it
+hands over to the standby instance each time it resigns), and an OS process
+singleton stopped (and reaped) when its holder leaves the fleet.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
+import attrs
+import pytest
 import trio
 
 import supervisor
-from supervisor import Child, DynamicSupervisor, EtcdOptions, State, Supervisor
+from supervisor import (
+    Check,
+    Child,
+    DynamicSupervisor,
+    EtcdOptions,
+    Process,
+    State,
+    Supervisor,
+)
 from tests.integrations.conftest import EtcdServer
 
 
@@ -103,3 +115,34 @@ async def test_a_crashing_singleton_hands_over_to_the_standby(
             assert a.snapshot().node("root/cron").restarts >= 1
     tokens = [t for _, t, _ in ran]
     assert tokens == sorted(tokens)  # every holder a newer term
+
+
+async def test_a_process_singleton_stops_when_its_holder_turns_unready(
+    etcd: EtcdServer,
+) -> None:
+    healthy = True
+
+    async def probe() -> None:
+        if not healthy:
+            raise RuntimeError("unready")
+
+    spec = Supervisor(
+        name="root",
+        children=[
+            Process(name="job", argv=["sleep", "600"], singleton=True, shutdown=2)
+        ],
+    )
+    check = Check(name="flag", fn=probe, interval=0.05, failure_threshold=1)
+    opts = attrs.evolve(options(etcd, "a"), failures=1)
+    async with supervisor.open_tree(spec, checks=[check], etcd=opts) as tree:
+        await until(lambda: tree.child_state("root/job") is State.RUNNING)
+        [job] = tree.snapshot().root.children
+        assert job.process is not None
+        pid = job.process.pid
+        assert pid is not None
+        healthy = False  # leaves the fleet: the term ends, the process stops
+        await until(lambda: tree.child_state("root/job") is State.STANDBY)
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # stopped and reaped: no orphan
+        healthy = True
+        await until(lambda: tree.child_state("root/job") is State.RUNNING)
