@@ -26,14 +26,41 @@ def _endpoints(value: str | Sequence[str]) -> tuple[str, ...]:
     if not endpoints:
         raise SpecError(FIELD, "endpoints", "must name at least one etcd client URL")
     for url in endpoints:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SpecError(
-                FIELD,
-                "endpoints",
-                f"must be http(s)://HOST:PORT URLs (etcd's client URLs), got {url!r}",
-            )
+        problem = _url_problem(url, path=False)
+        if problem:
+            raise SpecError(FIELD, "endpoints", problem)
     return endpoints
+
+
+def _shown(url: str) -> str:
+    """*url* for an error message: any ``user:password@`` replaced."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, tail = rest.partition("/")
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    return safe_repr(f"{scheme}{sep}{netloc}{slash}{tail}")
+
+
+def _url_problem(url: str, *, path: bool) -> str:
+    """Why *url* is not an http(s)://HOST:PORT URL ("" if it is); never its password."""
+    shown = _shown(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not 0-65535
+    except ValueError:
+        return f"must be http(s)://HOST:PORT URLs with a port 0-65535, got {shown}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"must be http(s)://HOST:PORT URLs (etcd's client URLs), got {shown}"
+    if "@" in parts.netloc:
+        # It would be logged and shown with every outage, and etcd reads no
+        # credentials from the URL anyway.
+        return (
+            f"must not hold credentials (got {shown}): give the user name and "
+            "password as username=/password= (CLI: the --etcd-user-env variables)"
+        )
+    if parts.query or parts.fragment or (not path and parts.path not in ("", "/")):
+        return f"must be http(s)://HOST:PORT URLs without a path or query, got {shown}"
+    return ""
 
 
 def _name(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -84,13 +111,17 @@ def _failures(_: object, __: object, value: object) -> None:
 def _advertise(_: object, __: object, value: Any) -> None:
     if value is None:
         return
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+    problem = (
+        _url_problem(value, path=True)
+        if isinstance(value, str)
+        else f"got {safe_repr(value)}"
+    )
+    if problem:
         raise SpecError(
             FIELD,
             "advertise",
-            f"must be the URL others reach this instance's health server at, "
-            f"e.g. http://10.0.0.5:8080; got {safe_repr(value)}",
+            "must be the URL others reach this instance's health server at, "
+            f"e.g. http://10.0.0.5:8080 (it {problem})",
         )
 
 

@@ -72,6 +72,18 @@ def fleet_options(args: argparse.Namespace) -> EtcdOptions | None:
         raise FleetUsageError("--etcd needs --service NAME")
     user = os.environ.get(args.etcd_user_env) or None
     password = os.environ.get(f"{args.etcd_user_env}_PASSWORD") or None
+    if (user is None) != (password is None):
+        # One without the other never authenticates: say so now, naming the
+        # variables (never their values), not in an endless retry.
+        have, missing = (
+            (args.etcd_user_env, f"{args.etcd_user_env}_PASSWORD")
+            if password is None
+            else (f"{args.etcd_user_env}_PASSWORD", args.etcd_user_env)
+        )
+        raise FleetUsageError(
+            f"--etcd-user-env: ${have} is set but ${missing} is not; set both "
+            "for etcd authentication, or neither"
+        )
     try:
         return EtcdOptions(
             endpoints=args.etcd,

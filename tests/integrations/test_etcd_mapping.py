@@ -195,10 +195,28 @@ def test_error_bodies(
     assert caught.value.path == "lease/revoke"
 
 
-@pytest.mark.parametrize("text", ["<html>bad gateway</html>", "[1]", "null"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<html>bad gateway</html>",
+        "[1]",
+        "null",
+        "[" * 200_000,  # past the recursion limit: was a RecursionError
+        '{"a":' * 100_000,
+    ],
+)
 def test_unreadable_answers(text: str) -> None:
     with pytest.raises(m.MalformedAnswer):
         m.load("kv/range", 200, text)
+
+
+def test_a_huge_error_message_is_cut() -> None:
+    # It is shown in /status and logged: an endless one from something in
+    # front of etcd must not be.
+    body = {"code": 3, "message": "x" * 100_000}
+    with pytest.raises(EtcdRequestFailed) as caught:
+        m.load("kv/range", 400, json.dumps(body))
+    assert len(str(caught.value)) < m.MAX_MESSAGE + 100
 
 
 def test_grant_and_range_and_campaign() -> None:

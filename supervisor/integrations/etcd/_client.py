@@ -15,10 +15,12 @@ it expired.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from types import TracebackType
 
 import httpx
+import trio
 
 from . import _mapping as m
 from ._errors import EtcdAuthFailed, EtcdRequestFailed, EtcdUnavailable
@@ -27,6 +29,9 @@ from ._errors import EtcdAuthFailed, EtcdRequestFailed, EtcdUnavailable
 _UNAVAILABLE_STATUS = frozenset({502, 503, 504})
 # gRPC Unavailable / DeadlineExceeded bodies: the member has no leader, say.
 _UNAVAILABLE_CODES = frozenset({4, 14})
+# The largest answer read: etcd refuses requests over 1.5 MiB by default, so a
+# value (base64: 4/3) and its envelope fit; more is not etcd, and is not read.
+MAX_ANSWER = 4 * 1024 * 1024
 
 
 class EtcdClient:
@@ -135,23 +140,26 @@ class EtcdClient:
         count = len(self.endpoints)
         for step in range(count):
             index = (self._preferred + step) % count
-            url = f"{self.endpoints[index]}/v3/{path}"
+            endpoint = self.endpoints[index]
             try:
-                status, text = await self._send(url, body, headers, timeout)
-            except httpx.TimeoutException:
-                last = f"{self.endpoints[index]}: timed out"
-                continue
-            except httpx.TransportError as exc:
-                last = f"{self.endpoints[index]}: {type(exc).__name__}"
+                status, text = await self._send(
+                    f"{endpoint}/v3/{path}", body, headers, timeout
+                )
+            except _Unusable as exc:
+                last = f"{endpoint}: {exc}"
                 continue
             if status in _UNAVAILABLE_STATUS:
-                last = f"{self.endpoints[index]}: HTTP {status}"
+                last = f"{endpoint}: HTTP {status}"
                 continue
             try:
                 result = m.load(path, status, text)
+            except m.MalformedAnswer as exc:
+                # Not etcd's gateway (a proxy's page, garbage): try another.
+                last = f"{endpoint}: {exc.message}"
+                continue
             except EtcdRequestFailed as exc:
                 if exc.code in _UNAVAILABLE_CODES:
-                    last = f"{self.endpoints[index]}: {exc.message}"
+                    last = f"{endpoint}: {exc.message}"
                     continue
                 raise
             self._preferred = index
@@ -161,7 +169,12 @@ class EtcdClient:
     async def _send(
         self, url: str, body: m.Json, headers: dict[str, str], timeout: float | None
     ) -> tuple[int, str]:
-        """One POST through the transport: its status and body (httpx errors raised)."""
+        """
+        One POST through the transport: its status and body, read within
+        *timeout* in all (httpx's timeouts bound each socket operation, so a
+        body dripped a byte at a time would never end) and at most
+        `MAX_ANSWER` bytes; `_Unusable` if not.
+        """
         request = httpx.Request(
             "POST",
             url,
@@ -169,9 +182,39 @@ class EtcdClient:
             headers=headers,
             extensions={"timeout": httpx.Timeout(timeout).as_dict()},
         )
-        answer = await self._transport.handle_async_request(request)
-        try:
-            await answer.aread()
-            return answer.status_code, answer.text
-        finally:
-            await answer.aclose()
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            try:
+                answer = await self._transport.handle_async_request(request)
+                try:
+                    raw = await _read_capped(answer)
+                finally:
+                    await answer.aclose()
+            except httpx.TimeoutException:
+                raise _Unusable("timed out") from None
+            except httpx.HTTPError as exc:  # transport, protocol, decoding errors
+                raise _Unusable(type(exc).__name__) from None
+            return answer.status_code, raw.decode("utf-8", errors="replace")
+        raise _Unusable(f"no whole answer within {timeout:g} s")
+
+
+class _Unusable(Exception):
+    """This endpoint gave no usable answer (the reason, never a secret): try another."""
+
+
+async def _read_capped(answer: httpx.Response) -> bytes:
+    """The answer's raw body; `_Unusable` past `MAX_ANSWER` bytes (not etcd's)."""
+    chunks: list[bytes] = []
+    size = 0
+    # Stopped by cancelling, not by leaving the loop: a cancellation runs
+    # through httpcore's nested generators and closes each, where a `break`
+    # would leave them suspended (and warned about when collected).
+    with trio.CancelScope() as stop:
+        async for chunk in answer.aiter_raw():
+            size += len(chunk)
+            if size > MAX_ANSWER:
+                stop.cancel()
+            else:
+                chunks.append(chunk)
+    if size > MAX_ANSWER:
+        raise _Unusable(f"an answer larger than {MAX_ANSWER} bytes")
+    return b"".join(chunks)

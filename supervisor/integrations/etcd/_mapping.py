@@ -36,6 +36,8 @@ _LEASE_NOT_FOUND = "requested lease not found"
 _AUTH_MESSAGES = ("invalid auth token", "authentication failed", "user name is empty")
 
 Json = dict[str, Any]
+# The longest error message kept from an answer (etcd's own are one line).
+MAX_MESSAGE = 300
 
 
 class MalformedAnswer(EtcdRequestFailed):
@@ -186,7 +188,7 @@ def load(path: str, status: int, text: str) -> Json:
     """
     try:
         body = json.loads(text) if text.strip() else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past the recursion limit
         body = None
     if not isinstance(body, dict):
         raise MalformedAnswer(path, status, f"not a JSON object (HTTP {status})")
@@ -206,6 +208,8 @@ def error_for(path: str, status: int, body: Mapping[str, Any]) -> EtcdRequestFai
     message = body.get("message") or body.get("error") or f"HTTP {status}"
     if not isinstance(message, str):
         message = f"HTTP {status}"
+    if len(message) > MAX_MESSAGE:  # shown in /status and logs: etcd's are short
+        message = message[:MAX_MESSAGE] + "..."
     code = body.get("code")
     code = code if isinstance(code, int) and not isinstance(code, bool) else 0
     if _LEASE_NOT_FOUND in message:
