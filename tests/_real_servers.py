@@ -82,9 +82,14 @@ def _redis_ping(port: int, auth: bytes) -> bool:
 
 
 @contextmanager
-def redis_server(tmp: Path, *args: str, auth: bytes = b"") -> Iterator[int]:
-    """A redis-server with extra *args* (``--requirepass``...); yields its port."""
-    port = free_port()
+def redis_server(
+    tmp: Path, *args: str, auth: bytes = b"", port: int | None = None
+) -> Iterator[int]:
+    """
+    A redis-server with extra *args* (``--requirepass``...) on *port* (a free
+    one by default: pass the same one to start it again there); yields its port.
+    """
+    port = free_port() if port is None else port
     proc = subprocess.Popen(
         [
             program("redis-server", "redis-server"),

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -29,68 +28,28 @@ from supervisor import (
     heartbeat,
     open_tree,
 )
+from tests._real_servers import free_port
+from tests._real_servers import redis_server as redis_server_on
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class RedisServer:
-    """A real redis-server on a free loopback port, started and stopped at will."""
+    """A real redis-server on one free loopback port, stopped and started at will."""
 
     def __init__(self, tmp: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail(
-                "redis-server is not installed (./dev test installs it with apt-get)"
-            )
-        self.binary = binary
-        self.port = free_port()
         self.tmp = tmp
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = free_port()
+        self._running: ExitStack | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.tmp),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(500):
-            try:
-                with socket.create_connection(
-                    ("127.0.0.1", self.port), timeout=0.1
-                ) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            subprocess.run(
-                ["sleep", "0.01"], check=False
-            )  # a blocking fixture, outside trio
-        pytest.fail("redis-server did not come up")
+        self._running = ExitStack()
+        self._running.enter_context(redis_server_on(self.tmp, port=self.port))
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
+        if self._running is not None:
+            self._running.close()
+            self._running = None
 
 
 @pytest.fixture

@@ -318,6 +318,10 @@ class NodeStarts(NodeState):
                 restarts=slot.restarts,
             )
         self.hub.bump()
+        self._start_settled(slot)
+
+    def _start_settled(self, slot: Slot) -> None:
+        """*slot* counts as started: the start queue moves on, its waiters wake."""
         pending = self._pending
         if pending and pending.head() is slot:
             pending.pop_head()
@@ -344,12 +348,7 @@ class NodeStarts(NodeState):
         inc.next_start_at = None
         slot.move(STANDBY_WAIT)
         self.hub.bump()
-        pending = self._pending
-        if pending and pending.head() is slot:
-            pending.pop_head()
-            self._advance()
-        if slot.waiters:
-            slot.settle()
+        self._start_settled(slot)
 
     def elected(self, inc: Incarnation) -> None:
         """*inc*, in standby, won its election: its code is started now."""

@@ -40,14 +40,7 @@ def load_spec(ref: str) -> SupervisorSpec:
     returning one. Modules are imported from `sys.path`; the command puts the
     current directory first, as uvicorn and gunicorn do.
     """
-    where, sep, attr = ref.rpartition(":")
-    if not sep or not where or not attr:
-        raise SpecLoadError(f"{ref!r}: expected MODULE:NAME or FILE.py:NAME")
-    module = _load_module(ref, where)
-    try:
-        obj = getattr(module, attr)
-    except AttributeError:
-        raise SpecLoadError(f"{ref!r}: {where} has no {attr!r}") from None
+    attr, obj = _attribute(ref)
     if is_async_callable(obj):
         # Calling it would only make a coroutine (and a "never awaited" warning).
         raise SpecLoadError(
@@ -77,14 +70,7 @@ def load_checks(ref: str) -> list[Check]:
     Load ``module.path:NAME`` or ``path/to/file.py:NAME``: a list of `Check`
     specs (or a plain function returning one), for ``run --checks``.
     """
-    where, sep, attr = ref.rpartition(":")
-    if not sep or not where or not attr:
-        raise SpecLoadError(f"{ref!r}: expected MODULE:NAME or FILE.py:NAME")
-    module = _load_module(ref, where)
-    try:
-        obj = getattr(module, attr)
-    except AttributeError:
-        raise SpecLoadError(f"{ref!r}: {where} has no {attr!r}") from None
+    attr, obj = _attribute(ref)
     if callable(obj) and not is_async_callable(obj):
         try:
             obj = obj()
@@ -98,6 +84,18 @@ def load_checks(ref: str) -> list[Check]:
             f"{ref!r}: is a {type(obj).__name__}, not a list of Check specs"
         )
     return list(checks)
+
+
+def _attribute(ref: str) -> tuple[str, object]:
+    """``NAME`` and what ``MODULE:NAME`` or ``FILE.py:NAME`` names (imported)."""
+    where, sep, attr = ref.rpartition(":")
+    if not sep or not where or not attr:
+        raise SpecLoadError(f"{ref!r}: expected MODULE:NAME or FILE.py:NAME")
+    module = _load_module(ref, where)
+    try:
+        return attr, getattr(module, attr)
+    except AttributeError:
+        raise SpecLoadError(f"{ref!r}: {where} has no {attr!r}") from None
 
 
 def _load_module(ref: str, where: str) -> types.ModuleType:
